@@ -1,0 +1,60 @@
+/** `domicile up` (= `npm start`): the gateway and every region node in one process. */
+import type { Command } from 'commander';
+import { openAuditLogs } from '../../server/audit-logs.js';
+import { loadConfigFile, loadIssuerPrivateKey, openEmbedded } from '../../server/deployment.js';
+import { issueToken } from '../../services/access/tokens.js';
+import { action, globalOptions } from '../common.js';
+
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description('run the gateway and every region node in one process on the embedded SQLite stores')
+    .option('--port <port>', 'port to listen on (default: $PORT, else the configuration, else 8080)')
+    .option('--host <host>', 'address to listen on (default: the configuration, else 127.0.0.1)')
+    .action(
+      action(async (opts: { port?: string; host?: string }, command: Command) => {
+        const options = globalOptions(command);
+        const config = await loadConfigFile(options.config);
+        const embedded = await openEmbedded({
+          config,
+          dataDir: options.data,
+          env: process.env,
+          audit: openAuditLogs,
+          logger: { level: process.env.DOMICILE_LOG_LEVEL ?? 'info' },
+        });
+        const port = Number(opts.port ?? process.env.PORT ?? config.server.port);
+        const host = opts.host ?? config.server.host;
+        const address = await embedded.app.listen({ port, host });
+        const url = address.replace('[::1]', 'localhost');
+        const token = await issueToken({
+          privateKey: await loadIssuerPrivateKey(options.data),
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+          ttlSeconds: 8 * 3600,
+          claims: { sub: 'demo-steward', type: 'employee', dept: 'us-data-security', loc: 'US' },
+        });
+        const regions = [...embedded.nodes.keys()].join(', ');
+        process.stdout.write(
+          [
+            `Domicile is up at ${url}`,
+            `  regions: ${regions}`,
+            `  jurisdictions: ${[...config.jurisdictions.keys()].join(', ')}`,
+            `  data: ${options.data}`,
+            '',
+            'Try it (a demo token for a US data-security steward, valid 8 h):',
+            `  export TOKEN=${token}`,
+            `  curl -s -X PUT ${url}/v1/subjects/user-1 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"jurisdiction":"US"}'`,
+            `  curl -s -X PUT ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"class":"protected","value":"ada@example.com"}'`,
+            `  curl -s ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN"`,
+            '',
+          ].join('\n'),
+        );
+        const shutdown = async (): Promise<void> => {
+          await embedded.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void shutdown());
+        process.once('SIGTERM', () => void shutdown());
+      }),
+    );
+}

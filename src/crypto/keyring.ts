@@ -1,0 +1,82 @@
+/**
+ * The keyring interface of a region node. Keys are kept apart from the data store (a separate
+ * file or KMS), so data backups never carry key material and destroying a key makes every copy
+ * of the data it protected unreadable at once (crypto-shredding, invariant E1).
+ *
+ * Hierarchy: master key (environment or a 0600 file) → one KEK per jurisdiction (held only in
+ * that jurisdiction's regions) → one DEK per subject (wrapped by the KEK). Global-class data
+ * (non-personal) uses the region's own data key.
+ */
+import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
+
+/** An unwrapped 256-bit data key and its id. Lives in memory only. */
+export interface DataKey {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
+/** A DEK wrapped by a jurisdiction's KEK: safe to copy between regions of that jurisdiction. */
+export interface WrappedKey {
+  readonly id: string;
+  readonly kekId: string;
+  readonly wrapped: Uint8Array;
+}
+
+/** What `destroyJurisdictionKeys` destroyed. */
+export interface DestroyedKeys {
+  /** KEKs of the jurisdiction (more than one after a rotation). */
+  readonly keks: number;
+  /** Subject DEKs wrapped by them. */
+  readonly subjectKeys: number;
+}
+
+/**
+ * A region's keyring.
+ *
+ * Failures surface as `DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE')`; a request for a
+ * jurisdiction whose KEK this region may not hold is `DOMICILE_ERR_RESIDENCY`.
+ */
+export interface Keyring {
+  readonly regionId: RegionId;
+
+  /** Installs a jurisdiction's KEK (32 bytes). Refused for jurisdictions this region may not hold. */
+  installKek(jurisdiction: JurisdictionId, kek: Uint8Array): Promise<void>;
+
+  /** True when the KEK of the jurisdiction is installed. */
+  hasKek(jurisdiction: JurisdictionId): Promise<boolean>;
+
+  /** The subject's DEK; created (and wrapped, persisted) when `create` and none exists. */
+  subjectKey(
+    jurisdiction: JurisdictionId,
+    subjectId: SubjectId,
+    create: boolean,
+  ): Promise<DataKey | undefined>;
+
+  /** The subject's DEK in wrapped form, for replication to another region of the jurisdiction. */
+  exportSubjectKey(jurisdiction: JurisdictionId, subjectId: SubjectId): Promise<WrappedKey | undefined>;
+
+  /** Stores a wrapped DEK received from another region of the jurisdiction (idempotent). */
+  importSubjectKey(jurisdiction: JurisdictionId, subjectId: SubjectId, key: WrappedKey): Promise<void>;
+
+  /** Destroys the subject's DEK (crypto-shredding); true when it existed. */
+  destroySubjectKey(jurisdiction: JurisdictionId, subjectId: SubjectId): Promise<boolean>;
+
+  /**
+   * Destroys the KEK of a jurisdiction and every subject DEK wrapped by it (crypto-shredding of
+   * the whole jurisdiction in this region, e.g. when a legacy region is wiped). Allowed for any
+   * jurisdiction, including ones this region may no longer hold. Afterwards the jurisdiction has
+   * no KEK here until one is installed again.
+   *
+   * @example
+   * const { keks, subjectKeys } = await keyring.destroyJurisdictionKeys(jurisdiction);
+   */
+  destroyJurisdictionKeys(jurisdiction: JurisdictionId): Promise<DestroyedKeys>;
+
+  /** The region's own data key for global-class (non-personal) records. */
+  regionKey(): Promise<DataKey>;
+
+  /** A data key by id (subject DEK or region key) for decryption; undefined when destroyed. */
+  keyById(jurisdiction: JurisdictionId, subjectId: SubjectId, keyId: string): Promise<DataKey | undefined>;
+
+  close(): Promise<void>;
+}

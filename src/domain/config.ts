@@ -1,0 +1,282 @@
+/**
+ * The configuration schema (`domicile.yaml`) and its validation. Pure: parsing takes the file's
+ * text and name; reading the file is the caller's business. Every problem names the file, the
+ * path inside it (and the line when known) and the reason, so an operator can fix it at once.
+ */
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DomicileError } from './errors.js';
+import type { ClassId, JurisdictionId, RegionId } from './ids.js';
+
+const COUNTRY = z.string().regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as `US`');
+const REGION_ID = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a lowercase region id such as `oci-us-ashburn`');
+const JURISDICTION_ID = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9]{1,7}$/, 'expected an uppercase jurisdiction id such as `US`');
+const DEPARTMENT = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected a department id such as `us-data-security`');
+
+/** Where a region keeps its data: the embedded SQLite default, or a PostgreSQL URL. */
+const STORE = z.union([
+  z.literal('sqlite'),
+  z.string().regex(/^postgres(ql)?:\/\//, 'expected `sqlite` or a postgres:// URL'),
+]);
+
+const RegionSchema = z.strictObject({
+  id: REGION_ID,
+  country: COUNTRY,
+  provider: z.string().min(1).max(64),
+  status: z.enum(['active', 'draining', 'retired']),
+  store: STORE.default('sqlite'),
+});
+
+const JurisdictionSchema = z.strictObject({
+  id: JURISDICTION_ID,
+  countries: z.array(COUNTRY).min(1),
+  home: REGION_ID,
+  failover: z.array(REGION_ID).default([]),
+  legacy: z.array(REGION_ID).default([]),
+  backup: z.array(REGION_ID).default([]),
+  steward: DEPARTMENT,
+  restrictedCountries: z.array(COUNTRY).default([]),
+  logOrigin: z
+    .string()
+    .regex(/^[^\s+]+$/, 'expected a schema-less URL without spaces or `+`')
+    .optional(),
+});
+
+/**
+ * Residency rule of a data class:
+ * - `jurisdiction`: plaintext-decryptable copies only in regions of the subject's jurisdiction (R1);
+ * - `global`: non-personal, replicated to every active region and readable anywhere;
+ * - `export-after-check`: stays home like `jurisdiction`, may leave only through a de-identifying export.
+ */
+export const RESIDENCY_RULES = ['jurisdiction', 'global', 'export-after-check'] as const;
+export type ResidencyRule = (typeof RESIDENCY_RULES)[number];
+
+const ClassSchema = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a lowercase class id'),
+  residency: z.enum(RESIDENCY_RULES),
+});
+
+const ServerSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(8080),
+  host: z.string().default('127.0.0.1'),
+  bodyLimit: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+});
+
+const AuthSchema = z.strictObject({
+  issuer: z.string().min(1).default('domicile.local'),
+  audience: z.string().min(1).default('domicile'),
+});
+
+const ConfigSchema = z.strictObject({
+  version: z.literal(1),
+  regions: z.array(RegionSchema).min(1),
+  jurisdictions: z.array(JurisdictionSchema).min(1),
+  classes: z.array(ClassSchema).min(1),
+  server: ServerSchema.default({ port: 8080, host: '127.0.0.1', bodyLimit: 1024 * 1024 }),
+  auth: AuthSchema.default({ issuer: 'domicile.local', audience: 'domicile' }),
+});
+
+type RawConfig = z.infer<typeof ConfigSchema>;
+
+/** A configured region. */
+export interface Region {
+  readonly id: RegionId;
+  readonly country: string;
+  readonly provider: string;
+  readonly status: 'active' | 'draining' | 'retired';
+  readonly store: string;
+}
+
+/** A configured jurisdiction: where its data may live and who looks after it. */
+export interface Jurisdiction {
+  readonly id: JurisdictionId;
+  readonly countries: readonly string[];
+  readonly home: RegionId;
+  readonly failover: readonly RegionId[];
+  readonly legacy: readonly RegionId[];
+  readonly backup: readonly RegionId[];
+  readonly steward: string;
+  readonly restrictedCountries: readonly string[];
+  readonly logOrigin: string;
+}
+
+/** A configured data class and its residency rule. */
+export interface DataClass {
+  readonly id: ClassId;
+  readonly residency: ResidencyRule;
+}
+
+/** The validated configuration, with lookup maps. */
+export interface Config {
+  readonly file: string;
+  readonly regions: ReadonlyMap<RegionId, Region>;
+  readonly jurisdictions: ReadonlyMap<JurisdictionId, Jurisdiction>;
+  readonly classes: ReadonlyMap<ClassId, DataClass>;
+  readonly server: { readonly port: number; readonly host: string; readonly bodyLimit: number };
+  readonly auth: { readonly issuer: string; readonly audience: string };
+}
+
+/** One problem in a configuration file. */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly line: number | undefined;
+  readonly reason: string;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out === '' ? '(root)' : out;
+}
+
+/**
+ * Parses and validates `domicile.yaml`.
+ *
+ * @throws DomicileError `DOMICILE_ERR_CONFIG` whose message lists every problem as
+ *   `file:line: path: reason`.
+ * @example
+ * const config = parseConfig(readFileSync('domicile.yaml', 'utf8'), 'domicile.yaml');
+ */
+export function parseConfig(text: string, file: string): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    let node: unknown = doc.contents;
+    for (const key of path) {
+      if (isMap(node)) node = node.get(key, true);
+      else if (isSeq(node) && typeof key === 'number') node = node.get(key, true);
+      else break;
+    }
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    return range ? lineCounter.linePos(range[0]).line : undefined;
+  };
+  const fail = (issues: readonly ConfigIssue[]): never => {
+    const lines = issues.map(
+      (i) => `${file}${i.line === undefined ? '' : `:${i.line}`}: ${i.path}: ${i.reason}`,
+    );
+    throw new DomicileError('DOMICILE_ERR_CONFIG', `invalid configuration:\n${lines.join('\n')}`, {
+      details: { issues },
+    });
+  };
+  if (doc.errors.length > 0) {
+    fail(
+      doc.errors.map((e) => ({
+        path: '(yaml)',
+        line: e.linePos?.[0]?.line,
+        reason: e.message.split('\n')[0] ?? 'not valid YAML',
+      })),
+    );
+  }
+  const parsed = ConfigSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    fail(
+      parsed.error.issues.map((i) => ({
+        path: formatPath(i.path),
+        line: lineOf(i.path),
+        reason: i.message,
+      })),
+    );
+    throw new Error('unreachable');
+  }
+  const issues = checkTopology(parsed.data, lineOf);
+  if (issues.length > 0) fail(issues);
+  return buildConfig(parsed.data, file);
+}
+
+function checkTopology(
+  raw: RawConfig,
+  lineOf: (p: readonly PropertyKey[]) => number | undefined,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: readonly PropertyKey[], reason: string): void => {
+    issues.push({ path: formatPath(path), line: lineOf(path), reason });
+  };
+  const regions = new Map<string, RawConfig['regions'][number]>();
+  raw.regions.forEach((r, i) => {
+    if (regions.has(r.id)) add(['regions', i, 'id'], `duplicate region \`${r.id}\``);
+    regions.set(r.id, r);
+  });
+  const jurisdictionIds = new Set<string>();
+  raw.jurisdictions.forEach((j, i) => {
+    if (jurisdictionIds.has(j.id)) add(['jurisdictions', i, 'id'], `duplicate jurisdiction \`${j.id}\``);
+    jurisdictionIds.add(j.id);
+    const inJurisdiction = (field: 'home' | 'failover' | 'legacy', id: string, path: PropertyKey[]): void => {
+      const region = regions.get(id);
+      if (!region) {
+        add(path, `unknown region \`${id}\``);
+      } else if (!j.countries.includes(region.country)) {
+        add(
+          path,
+          `${field} region \`${id}\` is in country \`${region.country}\`, which is not a country of jurisdiction \`${j.id}\``,
+        );
+      }
+    };
+    inJurisdiction('home', j.home, ['jurisdictions', i, 'home']);
+    const home = regions.get(j.home);
+    if (home && home.status !== 'active') {
+      add(['jurisdictions', i, 'home'], `home region \`${j.home}\` must be active, not ${home.status}`);
+    }
+    j.failover.forEach((id, k) => {
+      inJurisdiction('failover', id, ['jurisdictions', i, 'failover', k]);
+      if (id === j.home)
+        add(['jurisdictions', i, 'failover', k], `failover region \`${id}\` is the home region`);
+    });
+    j.legacy.forEach((id, k) => {
+      inJurisdiction('legacy', id, ['jurisdictions', i, 'legacy', k]);
+    });
+    j.backup.forEach((id, k) => {
+      if (!regions.has(id)) add(['jurisdictions', i, 'backup', k], `unknown region \`${id}\``);
+    });
+    j.restrictedCountries.forEach((c, k) => {
+      if (j.countries.includes(c)) {
+        add(
+          ['jurisdictions', i, 'restrictedCountries', k],
+          `country \`${c}\` is both a country and restricted`,
+        );
+      }
+    });
+  });
+  const classIds = new Set(raw.classes.map((c) => c.id));
+  for (const required of ['protected', 'interoperable', 'deidentified']) {
+    if (!classIds.has(required)) add(['classes'], `missing data class \`${required}\``);
+  }
+  raw.classes.forEach((c, i) => {
+    if (c.id === 'protected' && c.residency !== 'jurisdiction') {
+      add(['classes', i, 'residency'], 'class `protected` must have residency `jurisdiction`');
+    }
+  });
+  return issues;
+}
+
+function buildConfig(raw: RawConfig, file: string): Config {
+  const regions = new Map<RegionId, Region>();
+  for (const r of raw.regions) regions.set(r.id as RegionId, { ...r, id: r.id as RegionId });
+  const jurisdictions = new Map<JurisdictionId, Jurisdiction>();
+  for (const j of raw.jurisdictions) {
+    jurisdictions.set(j.id as JurisdictionId, {
+      id: j.id as JurisdictionId,
+      countries: j.countries,
+      home: j.home as RegionId,
+      failover: j.failover as RegionId[],
+      legacy: j.legacy as RegionId[],
+      backup: j.backup as RegionId[],
+      steward: j.steward,
+      restrictedCountries: j.restrictedCountries,
+      logOrigin: j.logOrigin ?? `domicile.local/log/${j.id}`,
+    });
+  }
+  const classes = new Map<ClassId, DataClass>();
+  for (const c of raw.classes) classes.set(c.id as ClassId, { id: c.id as ClassId, residency: c.residency });
+  return { file, regions, jurisdictions, classes, server: raw.server, auth: raw.auth };
+}

@@ -1,0 +1,100 @@
+/**
+ * The one error catalog of Domicile: every `DOMICILE_ERR_*` code, its HTTP status and what it means.
+ * Services throw `DomicileError` with a code; the HTTP layer turns it into
+ * `{ "error": { "code", "message" } }` with the catalog's status. Messages are lowercase, carry no
+ * final period, quote user input in backticks and never carry personal data.
+ */
+
+/** Catalog entry: HTTP status and a one-line description for the README and OpenAPI. */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly description: string;
+}
+
+export const ERROR_CATALOG = {
+  DOMICILE_ERR_BAD_REQUEST: { status: 400, description: 'the request is malformed (JSON, types, fields)' },
+  DOMICILE_ERR_INVALID_ID: {
+    status: 400,
+    description: 'an id is outside `[A-Za-z0-9._:-]{1,128}`',
+  },
+  DOMICILE_ERR_UNKNOWN_CLASS: { status: 400, description: 'the data class is not configured' },
+  DOMICILE_ERR_UNAUTHENTICATED: {
+    status: 401,
+    description: 'the bearer token is missing, expired, not yet valid or forged',
+  },
+  DOMICILE_ERR_FORBIDDEN: { status: 403, description: 'policy denies this principal this action' },
+  DOMICILE_ERR_RESIDENCY: {
+    status: 403,
+    description: 'the region may not hold or receive this data (residency rule R1 or transfer rule T1)',
+  },
+  DOMICILE_ERR_SUBJECT_NOT_FOUND: { status: 404, description: 'no such subject' },
+  DOMICILE_ERR_RECORD_NOT_FOUND: { status: 404, description: 'no such record' },
+  DOMICILE_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
+  DOMICILE_ERR_JURISDICTION_CONFLICT: {
+    status: 409,
+    description: 'the subject is registered in another jurisdiction',
+  },
+  DOMICILE_ERR_PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds the configured limit' },
+  DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not JSON' },
+  DOMICILE_ERR_UNKNOWN_JURISDICTION: { status: 422, description: 'the jurisdiction is not configured' },
+  DOMICILE_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  DOMICILE_ERR_REGION_UNAVAILABLE: {
+    status: 503,
+    description: 'no region of the jurisdiction can serve the request (routing fails closed)',
+  },
+  DOMICILE_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    description: 'the region store failed; nothing was written',
+  },
+  DOMICILE_ERR_KEYRING_UNAVAILABLE: {
+    status: 503,
+    description: 'the region keyring failed; nothing was written',
+  },
+  DOMICILE_ERR_AUDIT_UNAVAILABLE: {
+    status: 503,
+    description: 'the audit entry could not be made durable, so the operation was not performed',
+  },
+  DOMICILE_ERR_INTEGRITY: {
+    status: 500,
+    description: 'stored ciphertext failed authentication (tampered, moved or keys destroyed)',
+  },
+  DOMICILE_ERR_INTERNAL: { status: 500, description: 'an unexpected error; details are in the operator log' },
+  DOMICILE_ERR_CONFIG: { status: 500, description: 'the configuration is invalid (CLI exit code 3)' },
+  DOMICILE_ERR_USAGE: { status: 400, description: 'a command-line argument is invalid' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A code of the catalog. */
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** Options for a `DomicileError`. */
+export interface DomicileErrorOptions {
+  readonly cause?: unknown;
+  /** Safe, non-personal details for the client (e.g. a policy hash). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The error every layer throws.
+ *
+ * @example
+ * throw new DomicileError('DOMICILE_ERR_RESIDENCY',
+ *   "region `sg-singapore`: refusing protected record of jurisdiction `US`: not an allowed region");
+ */
+export class DomicileError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: DomicileErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'DomicileError';
+    this.code = code;
+    this.statusCode = ERROR_CATALOG[code].status;
+    this.details = options.details;
+  }
+}
+
+/** True when `err` is a `DomicileError` with `code` (or any code when omitted). */
+export function isDomicileError(err: unknown, code?: ErrorCode): err is DomicileError {
+  return err instanceof DomicileError && (code === undefined || err.code === code);
+}

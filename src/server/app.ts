@@ -1,0 +1,362 @@
+/**
+ * The public HTTP API (`/v1`): builds the Fastify app with its plugins and routes, without
+ * listening, so tests use `app.inject` and real sockets alike.
+ */
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import type { Config } from '../domain/config.js';
+import { ERROR_CATALOG } from '../domain/errors.js';
+import { ID_PATTERN, parseRecordKey, parseSubjectId } from '../domain/ids.js';
+import { requireClass } from '../domain/residency.js';
+import type { Principal } from '../services/access/principal.js';
+import type { TokenVerifier } from '../services/access/tokens.js';
+import type { RequestContext } from '../services/vault/region-node.js';
+import type { Served, VaultService } from '../services/vault/vault.js';
+import { installErrorHandlers } from './errors.js';
+import type { Metrics } from './metrics.js';
+
+/** Dependencies of the public API. */
+export interface AppOptions {
+  readonly config: Config;
+  readonly vault: VaultService;
+  readonly verifier: TokenVerifier;
+  readonly metrics: Metrics;
+  /** pino options, or false for no logging (tests, benchmarks). */
+  readonly logger?: boolean | { level: string };
+  /** Readiness: resolves when every region can be reached (or throws). */
+  readonly ready?: () => Promise<Record<string, 'up' | 'down'>>;
+  /** Extra routes (transparency log, access requests) registered by later services. */
+  readonly plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void> | void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    served: { jurisdiction: string; region: string } | null;
+  }
+}
+
+const idParam = { type: 'string', pattern: ID_PATTERN.source } as const;
+const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string', enum: Object.keys(ERROR_CATALOG) }, message: { type: 'string' } },
+      required: ['code', 'message'],
+      additionalProperties: true,
+    },
+  },
+} as const;
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 503: errorSchema };
+const recordMeta = {
+  type: 'object',
+  properties: {
+    subjectId: { type: 'string' },
+    key: { type: 'string' },
+    class: { type: 'string' },
+    version: { type: 'integer' },
+    region: { type: 'string' },
+  },
+} as const;
+
+/** Builds the gateway's HTTP app. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, vault, verifier, metrics } = options;
+  const app = Fastify({
+    bodyLimit: config.server.bodyLimit,
+    genReqId: () => randomUUID(),
+    // ids are at most 128 characters; longer ones reach the id check and get its coded error
+    routerOptions: { maxParamLength: 512 },
+    // no type coercion and no silent stripping: a wrong type or an unknown field is a 400
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    requestIdHeader: false,
+    logController: new LogController({ disableRequestLogging: true }),
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: options.logger === true || options.logger === undefined ? 'info' : options.logger.level,
+            // Personal data never reaches the operator log: no bodies, no headers, no URLs with ids.
+            redact: {
+              paths: ['req.headers.authorization', 'req.body', 'res.body', '*.value'],
+              censor: '[redacted]',
+            },
+            serializers: {
+              req: (req: FastifyRequest) => ({
+                id: req.id,
+                method: req.method,
+                route: req.routeOptions?.url,
+              }),
+            },
+          },
+  });
+  app.decorateRequest('served', null);
+  // JSON only: a text/plain body is refused with 415 rather than validated as a string
+  app.removeContentTypeParser('text/plain');
+  installErrorHandlers(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Domicile',
+        version: '1',
+        description: 'Residency vault: every subject’s records stay in its home jurisdiction.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (request.served) {
+      void reply.header('x-domicile-jurisdiction', request.served.jurisdiction);
+      void reply.header('x-domicile-region', request.served.region);
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics.duration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+    if (route.startsWith('/v1/subjects')) {
+      metrics.requests.inc({
+        jurisdiction: request.served?.jurisdiction ?? 'none',
+        region: request.served?.region ?? 'none',
+        outcome: String(reply.statusCode),
+      });
+    }
+  });
+
+  const context = async (request: FastifyRequest): Promise<RequestContext> => {
+    const principal: Principal = await verifier.verifyHeader(request.headers.authorization);
+    return { requestId: request.id, principal };
+  };
+  const served = <T>(request: FastifyRequest, s: Served<T>): T => {
+    request.served = { jurisdiction: s.jurisdiction, region: s.region };
+    return s.result;
+  };
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const regions = (await options.ready?.()) ?? {};
+    const ready = Object.values(regions).every((s) => s === 'up');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', regions });
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.put(
+    '/v1/subjects/:subjectId',
+    {
+      schema: {
+        summary: 'Register a subject in its home jurisdiction (idempotent)',
+        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        body: {
+          type: 'object',
+          properties: { jurisdiction: { type: 'string', minLength: 1, maxLength: 16 } },
+          required: ['jurisdiction'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { subjectId: { type: 'string' }, jurisdiction: { type: 'string' } },
+          },
+          201: {
+            type: 'object',
+            properties: { subjectId: { type: 'string' }, jurisdiction: { type: 'string' } },
+          },
+          409: errorSchema,
+          422: errorSchema,
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { subjectId } = request.params as { subjectId: string };
+      const { jurisdiction } = request.body as { jurisdiction: string };
+      const ctx = await context(request);
+      const result = await vault.registerSubject(ctx, parseSubjectId(subjectId), jurisdiction);
+      request.served = { jurisdiction: result.jurisdiction, region: 'directory' };
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ subjectId: result.subjectId, jurisdiction: result.jurisdiction });
+    },
+  );
+
+  app.get(
+    '/v1/subjects/:subjectId',
+    {
+      schema: {
+        summary: 'Show where a subject lives',
+        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              subjectId: { type: 'string' },
+              jurisdiction: { type: 'string' },
+              homeRegion: { type: 'string' },
+              records: { type: 'integer' },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { subjectId } = request.params as { subjectId: string };
+      const ctx = await context(request);
+      const id = parseSubjectId(subjectId);
+      const listing = served(request, await vault.listRecords(ctx, id));
+      const jurisdiction = request.served?.jurisdiction ?? '';
+      return {
+        subjectId: id,
+        jurisdiction,
+        homeRegion: config.jurisdictions.get(jurisdiction as never)?.home ?? '',
+        records: listing.length,
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/subjects/:subjectId',
+    {
+      schema: {
+        summary: 'Erase a subject everywhere: destroy its key, delete its rows in every region (E1)',
+        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              subjectId: { type: 'string' },
+              erasedAt: { type: 'string' },
+              records: { type: 'integer' },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { subjectId } = request.params as { subjectId: string };
+      const ctx = await context(request);
+      const receipt = served(request, await vault.eraseSubject(ctx, parseSubjectId(subjectId)));
+      return { subjectId: receipt.subjectId, erasedAt: receipt.erasedAt, records: receipt.records };
+    },
+  );
+
+  const recordParams = {
+    type: 'object',
+    properties: { subjectId: idParam, key: idParam },
+    required: ['subjectId', 'key'],
+  } as const;
+
+  app.put(
+    '/v1/subjects/:subjectId/records/:key',
+    {
+      schema: {
+        summary: 'Write a record; it is encrypted and stored in a region of the subject’s jurisdiction',
+        params: recordParams,
+        body: {
+          type: 'object',
+          properties: { class: { type: 'string', minLength: 1, maxLength: 32 }, value: {} },
+          required: ['class', 'value'],
+          additionalProperties: false,
+        },
+        response: { 200: recordMeta, ...errors },
+      },
+    },
+    async (request) => {
+      const { subjectId, key } = request.params as { subjectId: string; key: string };
+      const body = request.body as { class: string; value: unknown };
+      const classId = requireClass(config, body.class);
+      const ctx = await context(request);
+      return served(
+        request,
+        await vault.putRecord(ctx, parseSubjectId(subjectId), parseRecordKey(key), classId, body.value),
+      );
+    },
+  );
+
+  app.get(
+    '/v1/subjects/:subjectId/records/:key',
+    {
+      schema: {
+        summary: 'Read a record',
+        params: recordParams,
+        response: {
+          200: { type: 'object', properties: { ...recordMeta.properties, value: {} } },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { subjectId, key } = request.params as { subjectId: string; key: string };
+      const ctx = await context(request);
+      return served(request, await vault.getRecord(ctx, parseSubjectId(subjectId), parseRecordKey(key)));
+    },
+  );
+
+  app.delete(
+    '/v1/subjects/:subjectId/records/:key',
+    {
+      schema: {
+        summary: 'Delete a record',
+        params: recordParams,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { subjectId, key } = request.params as { subjectId: string; key: string };
+      const ctx = await context(request);
+      served(request, await vault.deleteRecord(ctx, parseSubjectId(subjectId), parseRecordKey(key)));
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/subjects/:subjectId/records',
+    {
+      schema: {
+        summary: 'List a subject’s record keys and classes',
+        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              subjectId: { type: 'string' },
+              region: { type: 'string' },
+              records: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    key: { type: 'string' },
+                    class: { type: 'string' },
+                    version: { type: 'integer' },
+                    updatedAt: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { subjectId } = request.params as { subjectId: string };
+      const ctx = await context(request);
+      const id = parseSubjectId(subjectId);
+      const records = served(request, await vault.listRecords(ctx, id));
+      return { subjectId: id, region: request.served?.region, records };
+    },
+  );
+
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  return app;
+}

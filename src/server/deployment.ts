@@ -1,0 +1,279 @@
+/**
+ * A deployment's files and how they are opened. `domicile init` creates the keys; `domicile up`
+ * opens every region's store and keyring in one process and wires the gateway to them.
+ *
+ * Layout under the data folder (`$DOMICILE_DATA`, default `./data`):
+ * ```
+ * master.key                      master key (0600), unless DOMICILE_MASTER_KEY is set
+ * issuer/issuer.key, issuer.pub   the token issuer's Ed25519 key pair
+ * directory/directory.db          subject directory (subject id → jurisdiction; no personal data)
+ * <region>/store.db               the region's records (ciphertext only) and, in a home region, logs
+ * <region>/keyring/keyring.db     the region's keyring, apart from the data
+ * <region>/logs/<J>/              a jurisdiction's log keys, in its home region
+ * ```
+ */
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Keyring } from '../crypto/keyring.js';
+import { openLocalKeyring } from '../crypto/local-keyring.js';
+import { loadMasterKey, type MasterKey } from '../crypto/master-key.js';
+import { type Config, parseConfig } from '../domain/config.js';
+import { DomicileError } from '../domain/errors.js';
+import type { JurisdictionId, RegionId } from '../domain/ids.js';
+import { jurisdictionsHeldBy } from '../domain/residency.js';
+import type { Authorizer } from '../services/access/authorizer.js';
+import { ResidentAuthorizer } from '../services/access/authorizer.js';
+import { generateIssuerKey, TokenVerifier } from '../services/access/tokens.js';
+import type { AuditSink } from '../services/audit/audit-event.js';
+import { Router } from '../services/routing/router.js';
+import { RegionNode } from '../services/vault/region-node.js';
+import { VaultService } from '../services/vault/vault.js';
+import type { RegionStore, SubjectDirectory } from '../store/region-store.js';
+import { openSqliteDirectory } from '../store/sqlite/sqlite-directory.js';
+import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
+import { buildApp } from './app.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+/** Reads and validates a configuration file; `DOMICILE_ERR_CONFIG` when missing or invalid. */
+export async function loadConfigFile(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new DomicileError('DOMICILE_ERR_CONFIG', `${file}: cannot read configuration file`, { cause });
+  }
+  return parseConfig(text, file);
+}
+
+/** Paths of a deployment's files. */
+export function deploymentPaths(dataDir: string) {
+  return {
+    masterKey: join(dataDir, 'master.key'),
+    issuerKey: join(dataDir, 'issuer', 'issuer.key'),
+    issuerPub: join(dataDir, 'issuer', 'issuer.pub'),
+    directory: join(dataDir, 'directory', 'directory.db'),
+    store: (region: RegionId) => join(dataDir, region, 'store.db'),
+    keyring: (region: RegionId) => join(dataDir, region, 'keyring', 'keyring.db'),
+    logKeys: (region: RegionId, jurisdiction: JurisdictionId) => join(dataDir, region, 'logs', jurisdiction),
+  };
+}
+
+/** What `initDeployment` did. */
+export interface InitReport {
+  readonly masterKey: MasterKey['source'] & { generated: boolean };
+  readonly issuerCreated: boolean;
+  readonly kekInstalled: { region: RegionId; jurisdiction: JurisdictionId }[];
+}
+
+/** Options shared by init and open. */
+export interface DeploymentOptions {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+async function openKeyrings(options: DeploymentOptions, masterKey: Buffer): Promise<Map<RegionId, Keyring>> {
+  const paths = deploymentPaths(options.dataDir);
+  const keyrings = new Map<RegionId, Keyring>();
+  for (const region of options.config.regions.values()) {
+    if (region.status === 'retired') continue;
+    await mkdir(join(options.dataDir, region.id, 'keyring'), { recursive: true });
+    keyrings.set(
+      region.id,
+      await openLocalKeyring({
+        regionId: region.id,
+        file: paths.keyring(region.id),
+        masterKey,
+        allowedJurisdictions: jurisdictionsHeldBy(options.config, region.id),
+      }),
+    );
+  }
+  return keyrings;
+}
+
+/**
+ * Creates what a deployment needs and does not have yet: the master key, the issuer key, and one
+ * KEK per jurisdiction installed in every region of that jurisdiction. Idempotent.
+ */
+export async function initDeployment(options: DeploymentOptions): Promise<InitReport> {
+  const { config, dataDir } = options;
+  const paths = deploymentPaths(dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
+  let issuerCreated = false;
+  if (!existsSync(paths.issuerPub)) {
+    await mkdir(join(dataDir, 'issuer'), { recursive: true });
+    const { privateKey, publicKey } = generateIssuerKey();
+    await writeFile(paths.issuerKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    await writeFile(paths.issuerPub, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+    issuerCreated = true;
+  }
+  const keyrings = await openKeyrings(options, master.key);
+  const kekInstalled: InitReport['kekInstalled'] = [];
+  try {
+    for (const jurisdiction of config.jurisdictions.values()) {
+      const holders = [...keyrings.entries()].filter(([region]) =>
+        jurisdictionsHeldBy(config, region).includes(jurisdiction.id),
+      );
+      const missing: [RegionId, Keyring][] = [];
+      for (const [region, keyring] of holders)
+        if (!(await keyring.hasKek(jurisdiction.id))) missing.push([region, keyring]);
+      if (missing.length === 0) continue;
+      if (missing.length !== holders.length) {
+        throw new DomicileError(
+          'DOMICILE_ERR_CONFIG',
+          `jurisdiction \`${jurisdiction.id}\`: some regions hold its key and others do not: copy the keyring of a region that has it`,
+        );
+      }
+      const kek = randomBytes(32);
+      for (const [region, keyring] of missing) {
+        await keyring.installKek(jurisdiction.id, kek);
+        kekInstalled.push({ region, jurisdiction: jurisdiction.id });
+      }
+      kek.fill(0);
+    }
+  } finally {
+    for (const keyring of keyrings.values()) await keyring.close();
+  }
+  return { masterKey: { ...master.source, generated: master.generated }, issuerCreated, kekInstalled };
+}
+
+/** Loads the issuer's private key (for `domicile token`). */
+export async function loadIssuerPrivateKey(dataDir: string): Promise<KeyObject> {
+  const paths = deploymentPaths(dataDir);
+  try {
+    return createPrivateKey(await readFile(paths.issuerKey, 'utf8'));
+  } catch (cause) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `${paths.issuerKey}: no issuer key: run \`domicile init\``,
+      { cause },
+    );
+  }
+}
+
+/** Loads the issuer's public key (for verifying tokens). */
+export async function loadIssuerPublicKey(dataDir: string): Promise<KeyObject> {
+  const paths = deploymentPaths(dataDir);
+  try {
+    return createPublicKey(await readFile(paths.issuerPub, 'utf8'));
+  } catch (cause) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `${paths.issuerPub}: no issuer key: run \`domicile init\``,
+      { cause },
+    );
+  }
+}
+
+/** Builds the audit sinks of a deployment, one per jurisdiction (its log in its home region). */
+export type AuditFactory = (args: {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly stores: ReadonlyMap<RegionId, SqliteRegionStore>;
+}) => Promise<{ sink: (jurisdiction: JurisdictionId) => AuditSink; close: () => Promise<void> }>;
+
+/** Options of `openEmbedded`. */
+export interface EmbeddedOptions extends DeploymentOptions {
+  readonly audit: AuditFactory;
+  readonly authorizer?: Authorizer;
+  readonly logger?: boolean | { level: string };
+}
+
+/** Everything `domicile up` runs in one process. */
+export interface Embedded {
+  readonly config: Config;
+  readonly app: FastifyInstance;
+  readonly nodes: ReadonlyMap<RegionId, RegionNode>;
+  readonly stores: ReadonlyMap<RegionId, RegionStore>;
+  readonly keyrings: ReadonlyMap<RegionId, Keyring>;
+  readonly directory: SubjectDirectory;
+  readonly metrics: Metrics;
+  readonly audit: (jurisdiction: JurisdictionId) => AuditSink;
+  close(): Promise<void>;
+}
+
+/** Opens the gateway and every region node in one process, on the embedded SQLite stores. */
+export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> {
+  const { config, dataDir } = options;
+  const paths = deploymentPaths(dataDir);
+  await initDeployment(options);
+  const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
+  const keyrings = await openKeyrings(options, master.key);
+  const stores = new Map<RegionId, SqliteRegionStore>();
+  for (const regionId of keyrings.keys()) {
+    await mkdir(join(dataDir, regionId), { recursive: true });
+    stores.set(regionId, openSqliteRegionStore({ regionId, file: paths.store(regionId) }));
+  }
+  await mkdir(join(dataDir, 'directory'), { recursive: true });
+  const directory = openSqliteDirectory({ file: paths.directory });
+  const audit = await options.audit({ config, dataDir, stores });
+  const metrics = createMetrics();
+  const authorizer = options.authorizer ?? new ResidentAuthorizer();
+  const nodes = new Map<RegionId, RegionNode>();
+  for (const [regionId, store] of stores) {
+    const keyring = keyrings.get(regionId);
+    if (!keyring) continue;
+    nodes.set(
+      regionId,
+      new RegionNode({
+        config,
+        regionId,
+        store,
+        keyring,
+        authorizer,
+        audit: audit.sink,
+        peers: (id) => nodes.get(id),
+        onReplicationFailure: (target) => metrics.replicationFailures.inc({ target }),
+      }),
+    );
+  }
+  const router = new Router(config, nodes, (jurisdiction, region, home) => {
+    metrics.routed.inc({ jurisdiction, region: region ?? 'none', home: String(home) });
+  });
+  const vault = new VaultService({ config, directory, router, authorizer, audit: audit.sink });
+  const verifier = new TokenVerifier({
+    publicKey: await loadIssuerPublicKey(dataDir),
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+  });
+  const app = await buildApp({
+    config,
+    vault,
+    verifier,
+    metrics,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ready: async () => {
+      const status: Record<string, 'up' | 'down'> = {};
+      for (const [id, node] of nodes) {
+        try {
+          await node.checkHealth();
+          status[id] = 'up';
+        } catch {
+          status[id] = 'down';
+        }
+      }
+      return status;
+    },
+  });
+  return {
+    config,
+    app,
+    nodes,
+    stores,
+    keyrings,
+    directory,
+    metrics,
+    audit: audit.sink,
+    async close() {
+      await app.close();
+      await audit.close();
+      for (const store of stores.values()) await store.close();
+      for (const keyring of keyrings.values()) await keyring.close();
+      await directory.close();
+    },
+  };
+}

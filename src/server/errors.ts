@@ -1,0 +1,88 @@
+/**
+ * One error handler for every HTTP app: a `DomicileError` becomes its catalog status and
+ * `{ "error": { "code", "message" } }`; Fastify's own errors are mapped to catalog codes; anything
+ * else is an opaque 500 to the client and a full line (without request data) to the operator.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomicileError, ERROR_CATALOG, type ErrorCode } from '../domain/errors.js';
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly [detail: string]: unknown };
+}
+
+/** Turns any thrown value into a catalog error. */
+export function toDomicileError(error: unknown): DomicileError {
+  if (error instanceof DomicileError) return error;
+  const fe = error as Partial<FastifyError> | undefined;
+  if (fe && typeof fe === 'object') {
+    if (fe.validation && fe.validationContext === 'params') {
+      return new DomicileError(
+        'DOMICILE_ERR_INVALID_ID',
+        `invalid id in path: expected [A-Za-z0-9._:-]{1,128}`,
+      );
+    }
+    if (fe.validation) {
+      return new DomicileError(
+        'DOMICILE_ERR_BAD_REQUEST',
+        `invalid request: ${fe.message ?? 'schema validation failed'}`,
+      );
+    }
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new DomicileError(
+          'DOMICILE_ERR_PAYLOAD_TOO_LARGE',
+          'request body exceeds the configured limit',
+        );
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return new DomicileError(
+          'DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE',
+          'request body must be application/json',
+        );
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'request body is empty');
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'content-length does not match the body');
+      default:
+        break;
+    }
+    if (
+      fe.statusCode === 400 &&
+      (error instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+    ) {
+      return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'request body is not valid JSON');
+    }
+    if (fe.statusCode === 400) return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'malformed request');
+  }
+  return new DomicileError('DOMICILE_ERR_INTERNAL', 'internal error', { cause: error });
+}
+
+/** The response body of an error. */
+export function errorBody(error: DomicileError): ErrorBody {
+  return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
+}
+
+/** Installs the error and not-found handlers on an app. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const domicileError = toDomicileError(error);
+    if (domicileError.code === 'DOMICILE_ERR_INTERNAL') {
+      request.log.error({ err: error }, 'unexpected error');
+    } else if (ERROR_CATALOG[domicileError.code].status >= 500) {
+      request.log.warn(
+        { code: domicileError.code, cause: describeCause(domicileError.cause) },
+        domicileError.message,
+      );
+    }
+    void reply.status(domicileError.statusCode).send(errorBody(domicileError));
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.status(404).send(errorBody(new DomicileError('DOMICILE_ERR_NOT_FOUND', 'no such route')));
+  });
+}
+
+function describeCause(cause: unknown): string | undefined {
+  if (cause instanceof DomicileError) return cause.code;
+  if (cause instanceof Error) return cause.name;
+  return undefined;
+}

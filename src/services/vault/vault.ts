@@ -1,0 +1,159 @@
+/**
+ * The vault as the gateway sees it: the subject directory, routing, and the region nodes behind
+ * them. It holds no keys and stores no records; it only decides where a request goes.
+ */
+import type { Config } from '../../domain/config.js';
+import { DomicileError } from '../../domain/errors.js';
+import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
+import { requireJurisdiction } from '../../domain/residency.js';
+import type { SubjectDirectory } from '../../store/region-store.js';
+import type { Authorizer } from '../access/authorizer.js';
+import { summarizePrincipal } from '../access/principal.js';
+import type { AuditSink } from '../audit/audit-event.js';
+import type { Router } from '../routing/router.js';
+import type {
+  RecordListing,
+  RecordMeta,
+  RecordWithValue,
+  RegionClient,
+  RequestContext,
+} from './region-node.js';
+
+/** Receipt of an erasure (E1). */
+export interface ErasureReceipt {
+  readonly subjectId: SubjectId;
+  readonly erasedAt: string;
+  readonly records: number;
+  readonly region: RegionId;
+}
+
+/** Dependencies of the vault service. */
+export interface VaultServiceOptions {
+  readonly config: Config;
+  readonly directory: SubjectDirectory;
+  readonly router: Router;
+  readonly authorizer: Authorizer;
+  readonly audit: (jurisdiction: JurisdictionId) => AuditSink;
+  readonly now?: () => Date;
+}
+
+/** Served-by annotation added to every answer, for the `X-Domicile-Region` header. */
+export interface Served<T> {
+  readonly result: T;
+  readonly region: RegionId;
+  readonly jurisdiction: JurisdictionId;
+}
+
+/** The gateway's vault service. */
+export class VaultService {
+  private readonly options: VaultServiceOptions;
+
+  constructor(options: VaultServiceOptions) {
+    this.options = options;
+  }
+
+  /** Registers a subject in a jurisdiction (idempotent; another jurisdiction is a 409). */
+  async registerSubject(
+    ctx: RequestContext,
+    subjectId: SubjectId,
+    jurisdictionId: string,
+  ): Promise<{ subjectId: SubjectId; jurisdiction: JurisdictionId; created: boolean }> {
+    const jurisdiction = requireJurisdiction(this.options.config, jurisdictionId);
+    const decision = this.options.authorizer.decide({
+      principal: ctx.principal,
+      action: 'register',
+      jurisdiction,
+      subjectId,
+      classId: undefined,
+      globalClass: false,
+    });
+    await this.options.audit(jurisdiction.id).append({
+      type: 'subject.register',
+      requestId: ctx.requestId,
+      principal: summarizePrincipal(ctx.principal),
+      jurisdiction: jurisdiction.id,
+      subjectId,
+      decision: decision.allowed ? 'allow' : 'deny',
+      reason: decision.reason,
+      policyHash: decision.policyHash,
+      determining: decision.determining,
+    });
+    if (!decision.allowed) {
+      throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${decision.reason}`, {
+        details: { policyHash: decision.policyHash, determining: decision.determining },
+      });
+    }
+    const outcome = await this.options.directory.register(subjectId, jurisdiction.id);
+    if (outcome === 'conflict') {
+      throw new DomicileError(
+        'DOMICILE_ERR_JURISDICTION_CONFLICT',
+        'subject is registered in another jurisdiction: relocation is a separate operation',
+      );
+    }
+    return { subjectId, jurisdiction: jurisdiction.id, created: outcome === 'created' };
+  }
+
+  /** The jurisdiction of a registered subject, or `DOMICILE_ERR_SUBJECT_NOT_FOUND`. */
+  async jurisdictionOf(subjectId: SubjectId): Promise<JurisdictionId> {
+    const jurisdiction = await this.options.directory.lookup(subjectId);
+    if (!jurisdiction) throw new DomicileError('DOMICILE_ERR_SUBJECT_NOT_FOUND', 'no such subject');
+    return jurisdiction;
+  }
+
+  async putRecord(
+    ctx: RequestContext,
+    subjectId: SubjectId,
+    key: RecordKey,
+    classId: ClassId,
+    value: unknown,
+  ): Promise<Served<RecordMeta>> {
+    const jurisdiction = await this.jurisdictionOf(subjectId);
+    return this.serve(jurisdiction, (c) =>
+      c.putRecord(ctx, { subjectId, jurisdiction, key }, classId, value),
+    );
+  }
+
+  async getRecord(
+    ctx: RequestContext,
+    subjectId: SubjectId,
+    key: RecordKey,
+  ): Promise<Served<RecordWithValue>> {
+    const jurisdiction = await this.jurisdictionOf(subjectId);
+    return this.serve(jurisdiction, (c) => c.getRecord(ctx, { subjectId, jurisdiction, key }));
+  }
+
+  async listRecords(ctx: RequestContext, subjectId: SubjectId): Promise<Served<RecordListing[]>> {
+    const jurisdiction = await this.jurisdictionOf(subjectId);
+    return this.serve(jurisdiction, (c) => c.listRecords(ctx, { subjectId, jurisdiction }));
+  }
+
+  async deleteRecord(ctx: RequestContext, subjectId: SubjectId, key: RecordKey): Promise<Served<void>> {
+    const jurisdiction = await this.jurisdictionOf(subjectId);
+    return this.serve(jurisdiction, (c) => c.deleteRecord(ctx, { subjectId, jurisdiction, key }));
+  }
+
+  /** Erases a subject everywhere (E1) and removes it from the directory. */
+  async eraseSubject(ctx: RequestContext, subjectId: SubjectId): Promise<Served<ErasureReceipt>> {
+    const jurisdiction = await this.jurisdictionOf(subjectId);
+    const served = await this.serve(jurisdiction, (c) => c.eraseSubject(ctx, { subjectId, jurisdiction }));
+    await this.options.directory.remove(subjectId);
+    const now = this.options.now?.() ?? new Date();
+    return {
+      ...served,
+      result: {
+        subjectId,
+        erasedAt: now.toISOString(),
+        records: served.result.records,
+        region: served.region,
+      },
+    };
+  }
+
+  private async serve<T>(
+    jurisdiction: JurisdictionId,
+    op: (client: RegionClient) => Promise<T>,
+  ): Promise<Served<T>> {
+    const { result, region } = await this.options.router.serve(jurisdiction, op);
+    return { result, region, jurisdiction };
+  }
+}

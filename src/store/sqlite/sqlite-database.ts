@@ -1,0 +1,178 @@
+/**
+ * Opening a SQLite database file for a store adapter: durability and erasure pragmas, and the
+ * versioned schema. Internal to `src/store/sqlite/`: the PostgreSQL adapter shares none of it.
+ *
+ * Subset of the better-sqlite3 API used here:
+ *   `new Database(file, { timeout })`, `db.pragma(source, { simple: true })`, `db.exec(sql)`,
+ *   `db.prepare(sql)` → `Statement.get/all/run`, `db.transaction(fn).immediate()`, `db.close()`,
+ *   `db.open`.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { DomicileError } from '../../domain/errors.js';
+
+/** One step of a component's schema. Steps are numbered 1, 2, 3… and applied in that order, once each. */
+export interface Migration {
+  readonly version: number;
+  /** Short kebab-case name, recorded next to the version. */
+  readonly name: string;
+  /** Statements run inside the migration transaction. */
+  readonly sql: string;
+}
+
+/** Options for `openSqliteDatabase`. */
+export interface OpenSqliteDatabaseOptions {
+  readonly file: string;
+  /** Names the schema in `schema_migrations`, so several components can share one file. */
+  readonly component: string;
+  readonly migrations: readonly Migration[];
+  /** How long a statement waits for another connection's lock before failing. */
+  readonly busyTimeoutMs: number;
+  /** Context for error messages, e.g. ``region `oci-us-ashburn`: sqlite store``. */
+  readonly context: string;
+}
+
+/** Default wait for a lock held by another connection to the same file. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Opens (creating when missing) a database file, sets the pragmas every Domicile SQLite file
+ * relies on and brings `component`'s schema up to date.
+ *
+ * Throws `DOMICILE_ERR_STORE_UNAVAILABLE` when the file cannot be opened or configured, or when
+ * its schema is newer than `migrations` know.
+ */
+export function openSqliteDatabase(options: OpenSqliteDatabaseOptions): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    createPrivateFile(options.file);
+    db = new Database(options.file, { timeout: options.busyTimeoutMs });
+    configure(db, options.context);
+    applyMigrations(db, options.component, options.migrations, options.context);
+    return db;
+  } catch (err) {
+    if (db?.open) db.close();
+    if (err instanceof DomicileError) throw err;
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${options.context}: cannot open database`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Creates the file with mode 0600 when missing. SQLite gives its `-wal` and `-shm` files the
+ * mode of the database file, so none of them is readable by other local users.
+ */
+function createPrivateFile(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, 'wx', 0o600));
+  } catch (err) {
+    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+  }
+}
+
+function configure(db: Database.Database, context: string): void {
+  // Write-ahead logging: readers do not block the writer, and a commit is one append to the log.
+  const journalMode = db.pragma('journal_mode = WAL', { simple: true });
+  if (journalMode !== 'wal') {
+    throw new DomicileError(
+      'DOMICILE_ERR_STORE_UNAVAILABLE',
+      `${context}: cannot enable write-ahead logging`,
+    );
+  }
+  // FULL syncs the log on every commit, so an acknowledged write survives a process kill and a
+  // power loss (NORMAL, the usual WAL choice, may lose the last commits on power loss).
+  db.pragma('synchronous = FULL');
+  // On macOS a plain fsync leaves data in the drive cache; F_FULLFSYNC flushes it. No-op elsewhere.
+  db.pragma('fullfsync = ON');
+  // INVARIANT: E1 — deleted rows are overwritten with zeros in the file, not just unlinked, so an
+  // erased subject's ciphertext cannot be carved out of free pages later.
+  db.pragma('secure_delete = ON');
+  if (db.pragma('secure_delete', { simple: true }) !== 1) {
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: cannot enable secure delete`);
+  }
+  db.pragma('foreign_keys = ON');
+}
+
+interface VersionRow {
+  readonly version: number | null;
+}
+
+/**
+ * Applies the steps of `migrations` that `schema_migrations` does not record for `component`,
+ * all in one immediate transaction (two processes opening the same new file serialize here).
+ * Refuses a file whose recorded version is newer than the last step: this build would misread it.
+ */
+export function applyMigrations(
+  db: Database.Database,
+  component: string,
+  migrations: readonly Migration[],
+  context: string,
+): void {
+  migrations.forEach((step, index) => {
+    if (step.version !== index + 1) {
+      throw new DomicileError(
+        'DOMICILE_ERR_INTERNAL',
+        `${context}: migration \`${step.name}\` has version ${step.version}, expected ${index + 1}`,
+      );
+    }
+  });
+  const latest = migrations.length;
+
+  db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      component  TEXT    NOT NULL,
+      version    INTEGER NOT NULL,
+      name       TEXT    NOT NULL,
+      applied_at INTEGER NOT NULL,
+      PRIMARY KEY (component, version)
+    ) STRICT`);
+    const row = db
+      .prepare<[string], VersionRow>(
+        'SELECT max(version) AS version FROM schema_migrations WHERE component = ?',
+      )
+      .get(component);
+    const current = row?.version ?? 0;
+    if (current > latest) {
+      throw new DomicileError(
+        'DOMICILE_ERR_STORE_UNAVAILABLE',
+        `${context}: schema \`${component}\` is at version ${current}, newer than this build supports (${latest}): upgrade domicile`,
+      );
+    }
+    const record = db.prepare<[string, number, string, number]>(
+      'INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)',
+    );
+    for (const step of migrations.slice(current)) {
+      db.exec(step.sql);
+      record.run(component, step.version, step.name, Date.now());
+    }
+  }).immediate();
+}
+
+/**
+ * Runs `work` against an open database, turning any failure into `DOMICILE_ERR_STORE_UNAVAILABLE`
+ * with the driver error as `cause` (driver text can quote data, so it never reaches the message).
+ */
+export function runGuarded<T>(db: Database.Database, context: string, operation: string, work: () => T): T {
+  if (!db.open) {
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: ${operation}: store is closed`);
+  }
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof DomicileError) throw err;
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: ${operation} failed`, {
+      cause: err,
+    });
+  }
+}
+
+/** Closes the database; closing twice is a no-op. */
+export function closeGuarded(db: Database.Database, context: string): void {
+  if (!db.open) return;
+  try {
+    db.close();
+  } catch (err) {
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: close failed`, { cause: err });
+  }
+}

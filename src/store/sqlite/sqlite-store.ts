@@ -1,0 +1,280 @@
+/**
+ * The embedded `RegionStore`: one SQLite file per region (`data/<region>/`), used by
+ * `domicile up` and small deployments.
+ *
+ * Subset of the better-sqlite3 API used here (plus what `sqlite-database.ts` declares):
+ *   `db.prepare<Params, Row>(sql)` once per statement at open, then `Statement.run(params).changes`,
+ *   `Statement.get(params)`, `Statement.all(params)`; named parameters (`@name`); BLOBs bound from
+ *   `Uint8Array` and read back as `Buffer`.
+ *
+ * Every method is a single SQL statement, so SQLite runs each in its own (autocommit)
+ * transaction: it completes or changes nothing. The work is synchronous; methods return
+ * Promises only to share the interface with the PostgreSQL adapter.
+ */
+import type Database from 'better-sqlite3';
+import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
+import type { PutOutcome, RecordSummary, RegionStore, StoredRecord } from '../region-store.js';
+import {
+  closeGuarded,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  type Migration,
+  openSqliteDatabase,
+  runGuarded,
+} from './sqlite-database.js';
+
+/** Options for `openSqliteRegionStore`. */
+export interface SqliteRegionStoreOptions {
+  readonly regionId: RegionId;
+  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
+  readonly file: string;
+  /** How long a write waits for another connection's lock before failing; default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** Name of the record store's schema in `schema_migrations`. */
+export const REGION_STORE_COMPONENT = 'region-store';
+
+/** The record store's schema, oldest step first. Append only: never edit a released step. */
+export const REGION_STORE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'create-records',
+    sql: `
+      CREATE TABLE records (
+        subject_id   TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        jurisdiction TEXT    NOT NULL,
+        class_id     TEXT    NOT NULL,
+        version      INTEGER NOT NULL CHECK (version >= 1),
+        ciphertext   BLOB    NOT NULL,
+        key_id       TEXT    NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        PRIMARY KEY (subject_id, key)
+      ) STRICT;
+      CREATE INDEX records_by_jurisdiction ON records (jurisdiction);
+    `,
+  },
+];
+
+interface RecordParams {
+  readonly subjectId: string;
+  readonly key: string;
+  readonly jurisdiction: string;
+  readonly classId: string;
+  readonly version: number;
+  readonly ciphertext: Uint8Array;
+  readonly keyId: string;
+  readonly updatedAt: number;
+}
+
+interface RecordRow {
+  readonly subject_id: string;
+  readonly key: string;
+  readonly jurisdiction: string;
+  readonly class_id: string;
+  readonly version: number;
+  readonly ciphertext: Buffer;
+  readonly key_id: string;
+  readonly updated_at: number;
+}
+
+interface SummaryRow {
+  readonly key: string;
+  readonly class_id: string;
+  readonly version: number;
+  readonly updated_at: number;
+}
+
+interface CountRow {
+  readonly n: number;
+}
+
+const COLUMNS = 'subject_id, key, jurisdiction, class_id, version, ciphertext, key_id, updated_at';
+const VALUES = '@subjectId, @key, @jurisdiction, @classId, @version, @ciphertext, @keyId, @updatedAt';
+const SET_ALL = `jurisdiction = @jurisdiction, class_id = @classId, version = @version,
+  ciphertext = @ciphertext, key_id = @keyId, updated_at = @updatedAt`;
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insertIfAbsent: db.prepare<RecordParams>(
+      `INSERT INTO records (${COLUMNS}) VALUES (${VALUES}) ON CONFLICT (subject_id, key) DO NOTHING`,
+    ),
+    updateIfVersion: db.prepare<RecordParams & { readonly expectedVersion: number }>(
+      `UPDATE records SET ${SET_ALL}
+        WHERE subject_id = @subjectId AND key = @key AND version = @expectedVersion`,
+    ),
+    upsertIfNewer: db.prepare<RecordParams>(
+      `INSERT INTO records (${COLUMNS}) VALUES (${VALUES})
+        ON CONFLICT (subject_id, key) DO UPDATE SET ${SET_ALL} WHERE excluded.version > records.version`,
+    ),
+    get: db.prepare<[string, string], RecordRow>(
+      `SELECT ${COLUMNS} FROM records WHERE subject_id = ? AND key = ?`,
+    ),
+    // The primary key's BINARY collation orders keys by bytes, which for ids (ASCII) is the
+    // order of JavaScript string comparison.
+    list: db.prepare<[string], SummaryRow>(
+      'SELECT key, class_id, version, updated_at FROM records WHERE subject_id = ? ORDER BY key',
+    ),
+    deleteOne: db.prepare<[string, string]>('DELETE FROM records WHERE subject_id = ? AND key = ?'),
+    deleteSubject: db.prepare<[string]>('DELETE FROM records WHERE subject_id = ?'),
+    countAll: db.prepare<[], CountRow>('SELECT count(*) AS n FROM records'),
+    countJurisdiction: db.prepare<[string], CountRow>(
+      'SELECT count(*) AS n FROM records WHERE jurisdiction = ?',
+    ),
+    // Reads the records table's root page, so a file that has become unreadable fails.
+    health: db.prepare<[], { readonly one: number }>('SELECT 1 AS one FROM records LIMIT 1'),
+  };
+}
+
+function toParams(record: StoredRecord): RecordParams {
+  return {
+    subjectId: record.subjectId,
+    key: record.key,
+    jurisdiction: record.jurisdiction,
+    classId: record.classId,
+    version: record.version,
+    ciphertext: record.ciphertext,
+    keyId: record.keyId,
+    updatedAt: record.updatedAt,
+  };
+}
+
+function toRecord(row: RecordRow): StoredRecord {
+  return {
+    subjectId: row.subject_id as SubjectId,
+    key: row.key as RecordKey,
+    jurisdiction: row.jurisdiction as JurisdictionId,
+    classId: row.class_id as ClassId,
+    version: row.version,
+    // A plain Uint8Array of its own, not a Buffer that may share a pooled ArrayBuffer.
+    ciphertext: new Uint8Array(row.ciphertext),
+    keyId: row.key_id,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * The SQLite `RegionStore`. Services should hold it as a `RegionStore`; open it with
+ * `openSqliteRegionStore`.
+ */
+export class SqliteRegionStore implements RegionStore {
+  readonly kind = 'sqlite';
+  readonly regionId: RegionId;
+  readonly file: string;
+  /**
+   * The open database. Internal to store adapters: other components that keep their tables in
+   * the region's file (e.g. the transparency log) use it with their own `applyMigrations`
+   * component. Services never touch it; they go through the `RegionStore` methods.
+   */
+  readonly db: Database.Database;
+
+  readonly #context: string;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+
+  private constructor(regionId: RegionId, file: string, db: Database.Database, context: string) {
+    this.regionId = regionId;
+    this.file = file;
+    this.db = db;
+    this.#context = context;
+    this.#statements = prepareStatements(db);
+  }
+
+  /** See `openSqliteRegionStore`. */
+  static open(options: SqliteRegionStoreOptions): SqliteRegionStore {
+    const context = `region \`${options.regionId}\`: sqlite store`;
+    const db = openSqliteDatabase({
+      file: options.file,
+      component: REGION_STORE_COMPONENT,
+      migrations: REGION_STORE_MIGRATIONS,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      context,
+    });
+    try {
+      return new SqliteRegionStore(options.regionId, options.file, db, context);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async putRecord(record: StoredRecord, expectedVersion: number): Promise<PutOutcome> {
+    return this.#run('put record', () => {
+      const params = toParams(record);
+      const result =
+        expectedVersion === 0
+          ? this.#statements.insertIfAbsent.run(params)
+          : this.#statements.updateIfVersion.run({ ...params, expectedVersion });
+      return result.changes === 1 ? 'written' : 'conflict';
+    });
+  }
+
+  async putRecordIfNewer(record: StoredRecord): Promise<PutOutcome> {
+    return this.#run('put record if newer', () =>
+      this.#statements.upsertIfNewer.run(toParams(record)).changes === 1 ? 'written' : 'conflict',
+    );
+  }
+
+  async getRecord(subjectId: SubjectId, key: RecordKey): Promise<StoredRecord | undefined> {
+    return this.#run('get record', () => {
+      const row = this.#statements.get.get(subjectId, key);
+      return row === undefined ? undefined : toRecord(row);
+    });
+  }
+
+  async listRecords(subjectId: SubjectId): Promise<RecordSummary[]> {
+    return this.#run('list records', () =>
+      this.#statements.list.all(subjectId).map((row) => ({
+        key: row.key as RecordKey,
+        classId: row.class_id as ClassId,
+        version: row.version,
+        updatedAt: row.updated_at,
+      })),
+    );
+  }
+
+  async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {
+    return this.#run('delete record', () => this.#statements.deleteOne.run(subjectId, key).changes === 1);
+  }
+
+  async deleteSubject(subjectId: SubjectId): Promise<number> {
+    return this.#run('delete subject', () => this.#statements.deleteSubject.run(subjectId).changes);
+  }
+
+  async countRecords(jurisdiction?: JurisdictionId): Promise<number> {
+    return this.#run('count records', () => {
+      const row =
+        jurisdiction === undefined
+          ? this.#statements.countAll.get()
+          : this.#statements.countJurisdiction.get(jurisdiction);
+      return row?.n ?? 0;
+    });
+  }
+
+  async checkHealth(): Promise<void> {
+    this.#run('health check', () => {
+      this.#statements.health.get();
+    });
+  }
+
+  async close(): Promise<void> {
+    closeGuarded(this.db, this.#context);
+  }
+
+  #run<T>(operation: string, work: () => T): T {
+    return runGuarded(this.db, this.#context, operation, work);
+  }
+}
+
+/**
+ * Opens (creating when missing) the SQLite record store of a region.
+ *
+ * Throws `DOMICILE_ERR_STORE_UNAVAILABLE` when the file cannot be opened or its schema is newer
+ * than this build's.
+ *
+ * @example
+ * const store = openSqliteRegionStore({ regionId, file: 'data/oci-us-ashburn/store.sqlite' });
+ * await store.putRecord(record, 0); // 'written' | 'conflict'
+ */
+export function openSqliteRegionStore(options: SqliteRegionStoreOptions): SqliteRegionStore {
+  return SqliteRegionStore.open(options);
+}
