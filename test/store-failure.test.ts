@@ -19,7 +19,7 @@ async function setup(): Promise<{ d: TestDeployment; headers: { authorization: s
 }
 
 describe('when the home region store fails', () => {
-  it('the write lands in the failover region, whole, and nothing is left in the home store', async () => {
+  it('refuses data operations with 503, because the audit log of the jurisdiction lives there (L1 before availability)', async () => {
     const { d, headers } = await setup();
     await d.stores.get('oci-us-ashburn' as never)?.close();
     const res = await d.app.inject({
@@ -28,10 +28,9 @@ describe('when the home region store fails', () => {
       headers,
       payload: { class: 'protected', value: 'v' },
     });
-    expect(res.statusCode).toBe(200);
-    expect(res.json().region).toBe('oci-us-phoenix');
-    const read = await d.app.inject({ method: 'GET', url: '/v1/subjects/f1/records/a', headers });
-    expect(read.json()).toMatchObject({ value: 'v', region: 'oci-us-phoenix' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('DOMICILE_ERR_AUDIT_UNAVAILABLE');
+    expect(await d.stores.get('oci-us-phoenix' as never)?.listRecords('f1' as SubjectId)).toEqual([]);
   });
 });
 

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 /** The `domicile` command. Each subcommand lives in `commands/<verb>.ts`; this file only wires them. */
 import { Command } from 'commander';
+import * as audit from './commands/audit.js';
 import * as init from './commands/init.js';
 import * as records from './commands/records.js';
 import * as subjects from './commands/subjects.js';
 import * as token from './commands/token.js';
 import * as up from './commands/up.js';
+import * as witness from './commands/witness.js';
 import { EXIT } from './common.js';
 
 const program = new Command('domicile')
   .description('Keeps every user’s personal data in its home jurisdiction and proves it')
   .option('-c, --config <file>', 'configuration file (default: $DOMICILE_CONFIG or ./domicile.yaml)')
   .option('-d, --data <dir>', 'data folder (default: $DOMICILE_DATA or ./data)')
-  .option('--url <url>', 'gateway URL for API commands (default: $DOMICILE_URL or http://127.0.0.1:8080)')
+  .option('--gateway <url>', 'gateway URL for API commands (default: $DOMICILE_URL or http://127.0.0.1:8080)')
   .option('--token <jwt>', 'bearer token for API commands (default: $DOMICILE_TOKEN)')
   .option('--json', 'machine-readable output', false)
   .showHelpAfterError()
@@ -20,6 +22,6 @@ const program = new Command('domicile')
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.failure);
   });
 
-for (const command of [init, up, token, subjects, records]) command.register(program);
+for (const command of [init, up, token, subjects, records, audit, witness]) command.register(program);
 
 await program.parseAsync(process.argv);

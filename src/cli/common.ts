@@ -66,17 +66,17 @@ export function action<A extends unknown[]>(
   };
 }
 
-/** Options of commands that talk to a running gateway. */
+/** Options of commands that talk to a running gateway (`--gateway`, `--token`). */
 export interface ClientOptions {
   readonly url: string;
   readonly token: string | undefined;
 }
 
-/** Reads `--url` and `--token` (or DOMICILE_URL, DOMICILE_TOKEN). */
+/** Reads `--gateway` and `--token` (or DOMICILE_URL, DOMICILE_TOKEN). */
 export function clientOptions(command: Command): ClientOptions {
-  const opts = command.optsWithGlobals<{ url?: string; token?: string }>();
+  const opts = command.optsWithGlobals<{ gateway?: string; token?: string }>();
   return {
-    url: (opts.url ?? process.env.DOMICILE_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''),
+    url: (opts.gateway ?? process.env.DOMICILE_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''),
     token: opts.token ?? process.env.DOMICILE_TOKEN,
   };
 }

@@ -398,6 +398,8 @@ class LocalKeyring implements Keyring {
       );
     }
     const cacheKey = `${jurisdiction}\0${subjectId}`;
+    // the common case on every replicated write: this region already holds exactly this key
+    if (this.#subjectKeys.get(cacheKey)?.id === key.id) return;
     const wrapped = Buffer.from(key.wrapped);
     this.#run('importing a subject key', () => {
       if (this.#sql.isDestroyed.get(key.id)) {

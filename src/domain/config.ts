@@ -3,6 +3,7 @@
  * text and name; reading the file is the caller's business. Every problem names the file, the
  * path inside it (and the line when known) and the reason, so an operator can fix it at once.
  */
+import { createHash } from 'node:crypto';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DomicileError } from './errors.js';
@@ -78,6 +79,20 @@ const AuthSchema = z.strictObject({
   audience: z.string().min(1).default('domicile'),
 });
 
+const WitnessSchema = z.strictObject({
+  url: z.string().regex(/^https?:\/\/\S+$/, 'expected the witness `add-checkpoint` URL'),
+  key: z
+    .string()
+    .regex(/^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/, 'expected a witness verifier key `name+hex8+base64`'),
+});
+
+const AuditSchema = z.strictObject({
+  /** How often new entries are integrated into the tree and a checkpoint signed. */
+  integrateIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+  /** Witnesses every new checkpoint is submitted to (C2SP tlog-witness `add-checkpoint`). */
+  witnesses: z.array(WitnessSchema).default([]),
+});
+
 const ConfigSchema = z.strictObject({
   version: z.literal(1),
   regions: z.array(RegionSchema).min(1),
@@ -85,6 +100,7 @@ const ConfigSchema = z.strictObject({
   classes: z.array(ClassSchema).min(1),
   server: ServerSchema.default({ port: 8080, host: '127.0.0.1', bodyLimit: 1024 * 1024 }),
   auth: AuthSchema.default({ issuer: 'domicile.local', audience: 'domicile' }),
+  audit: AuditSchema.default({ integrateIntervalMs: 1000, witnesses: [] }),
 });
 
 type RawConfig = z.infer<typeof ConfigSchema>;
@@ -120,11 +136,17 @@ export interface DataClass {
 /** The validated configuration, with lookup maps. */
 export interface Config {
   readonly file: string;
+  /** SHA-256 (hex) of the file's text: which configuration was in force, for the audit log. */
+  readonly sha256: string;
   readonly regions: ReadonlyMap<RegionId, Region>;
   readonly jurisdictions: ReadonlyMap<JurisdictionId, Jurisdiction>;
   readonly classes: ReadonlyMap<ClassId, DataClass>;
   readonly server: { readonly port: number; readonly host: string; readonly bodyLimit: number };
   readonly auth: { readonly issuer: string; readonly audience: string };
+  readonly audit: {
+    readonly integrateIntervalMs: number;
+    readonly witnesses: readonly { readonly url: string; readonly key: string }[];
+  };
 }
 
 /** One problem in a configuration file. */
@@ -191,7 +213,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   const issues = checkTopology(parsed.data, lineOf);
   if (issues.length > 0) fail(issues);
-  return buildConfig(parsed.data, file);
+  return buildConfig(parsed.data, file, createHash('sha256').update(text).digest('hex'));
 }
 
 function checkTopology(
@@ -259,7 +281,7 @@ function checkTopology(
   return issues;
 }
 
-function buildConfig(raw: RawConfig, file: string): Config {
+function buildConfig(raw: RawConfig, file: string, sha256: string): Config {
   const regions = new Map<RegionId, Region>();
   for (const r of raw.regions) regions.set(r.id as RegionId, { ...r, id: r.id as RegionId });
   const jurisdictions = new Map<JurisdictionId, Jurisdiction>();
@@ -278,5 +300,14 @@ function buildConfig(raw: RawConfig, file: string): Config {
   }
   const classes = new Map<ClassId, DataClass>();
   for (const c of raw.classes) classes.set(c.id as ClassId, { id: c.id as ClassId, residency: c.residency });
-  return { file, regions, jurisdictions, classes, server: raw.server, auth: raw.auth };
+  return {
+    file,
+    sha256,
+    regions,
+    jurisdictions,
+    classes,
+    server: raw.server,
+    auth: raw.auth,
+    audit: raw.audit,
+  };
 }

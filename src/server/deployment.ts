@@ -27,7 +27,6 @@ import { jurisdictionsHeldBy } from '../domain/residency.js';
 import type { Authorizer } from '../services/access/authorizer.js';
 import { ResidentAuthorizer } from '../services/access/authorizer.js';
 import { generateIssuerKey, TokenVerifier } from '../services/access/tokens.js';
-import type { AuditSink } from '../services/audit/audit-event.js';
 import { Router } from '../services/routing/router.js';
 import { RegionNode } from '../services/vault/region-node.js';
 import { VaultService } from '../services/vault/vault.js';
@@ -35,6 +34,8 @@ import type { RegionStore, SubjectDirectory } from '../store/region-store.js';
 import { openSqliteDirectory } from '../store/sqlite/sqlite-directory.js';
 import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
 import { buildApp } from './app.js';
+import { type AuditFactory, type AuditLogs, ensureLogKeys, openTransparencyAuditLogs } from './audit-logs.js';
+import { registerLogRoutes } from './log-routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 /** Reads and validates a configuration file; `DOMICILE_ERR_CONFIG` when missing or invalid. */
@@ -66,6 +67,8 @@ export interface InitReport {
   readonly masterKey: MasterKey['source'] & { generated: boolean };
   readonly issuerCreated: boolean;
   readonly kekInstalled: { region: RegionId; jurisdiction: JurisdictionId }[];
+  /** Each jurisdiction's log: origin and the verifier key an auditor needs. */
+  readonly logs: { jurisdiction: JurisdictionId; origin: string; verifierKey: string; created: boolean }[];
 }
 
 /** Options shared by init and open. */
@@ -138,7 +141,12 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
   } finally {
     for (const keyring of keyrings.values()) await keyring.close();
   }
-  return { masterKey: { ...master.source, generated: master.generated }, issuerCreated, kekInstalled };
+  const logs: InitReport['logs'] = [];
+  for (const jurisdiction of config.jurisdictions.values()) {
+    const { verifierKey, created } = await ensureLogKeys(dataDir, jurisdiction);
+    logs.push({ jurisdiction: jurisdiction.id, origin: jurisdiction.logOrigin, verifierKey, created });
+  }
+  return { masterKey: { ...master.source, generated: master.generated }, issuerCreated, kekInstalled, logs };
 }
 
 /** Loads the issuer's private key (for `domicile token`). */
@@ -169,16 +177,10 @@ export async function loadIssuerPublicKey(dataDir: string): Promise<KeyObject> {
   }
 }
 
-/** Builds the audit sinks of a deployment, one per jurisdiction (its log in its home region). */
-export type AuditFactory = (args: {
-  readonly config: Config;
-  readonly dataDir: string;
-  readonly stores: ReadonlyMap<RegionId, SqliteRegionStore>;
-}) => Promise<{ sink: (jurisdiction: JurisdictionId) => AuditSink; close: () => Promise<void> }>;
-
 /** Options of `openEmbedded`. */
 export interface EmbeddedOptions extends DeploymentOptions {
-  readonly audit: AuditFactory;
+  /** How audit logs are opened; default: one transparency log per jurisdiction. */
+  readonly audit?: AuditFactory;
   readonly authorizer?: Authorizer;
   readonly logger?: boolean | { level: string };
 }
@@ -192,7 +194,7 @@ export interface Embedded {
   readonly keyrings: ReadonlyMap<RegionId, Keyring>;
   readonly directory: SubjectDirectory;
   readonly metrics: Metrics;
-  readonly audit: (jurisdiction: JurisdictionId) => AuditSink;
+  readonly audit: AuditLogs;
   close(): Promise<void>;
 }
 
@@ -210,8 +212,14 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
   }
   await mkdir(join(dataDir, 'directory'), { recursive: true });
   const directory = openSqliteDirectory({ file: paths.directory });
-  const audit = await options.audit({ config, dataDir, stores });
   const metrics = createMetrics();
+  let app: FastifyInstance | undefined;
+  const audit = await (options.audit ?? openTransparencyAuditLogs)({
+    config,
+    dataDir,
+    stores,
+    onError: (error) => app?.log.warn({ err: error }, 'audit log background work failed'),
+  });
   const authorizer = options.authorizer ?? new ResidentAuthorizer();
   const nodes = new Map<RegionId, RegionNode>();
   for (const [regionId, store] of stores) {
@@ -225,7 +233,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
         store,
         keyring,
         authorizer,
-        audit: audit.sink,
+        audit: (j) => audit.sink(j),
         peers: (id) => nodes.get(id),
         onReplicationFailure: (target) => metrics.replicationFailures.inc({ target }),
       }),
@@ -235,17 +243,30 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     metrics.routed.inc({ jurisdiction, region: region ?? 'none', home: String(home) });
   });
   const vault = new VaultService({ config, directory, router, authorizer, audit: audit.sink });
+  // the configuration in force is itself on the record, in every jurisdiction's log
+  for (const jurisdiction of config.jurisdictions.values()) {
+    await audit.sink(jurisdiction.id).append({
+      type: 'config.load',
+      requestId: `start-${process.pid}`,
+      principal: null,
+      jurisdiction: jurisdiction.id,
+      decision: 'info',
+      reason: 'configuration loaded',
+      details: { configSha256: config.sha256, regions: [...config.regions.keys()] },
+    });
+  }
   const verifier = new TokenVerifier({
     publicKey: await loadIssuerPublicKey(dataDir),
     issuer: config.auth.issuer,
     audience: config.auth.audience,
   });
-  const app = await buildApp({
+  app = await buildApp({
     config,
     vault,
     verifier,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
+    plugins: [(instance) => registerLogRoutes(instance, { config, logs: audit.logs, vault, verifier })],
     ready: async () => {
       const status: Record<string, 'up' | 'down'> = {};
       for (const [id, node] of nodes) {
@@ -267,9 +288,9 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     keyrings,
     directory,
     metrics,
-    audit: audit.sink,
+    audit,
     async close() {
-      await app.close();
+      await app?.close();
       await audit.close();
       for (const store of stores.values()) await store.close();
       for (const keyring of keyrings.values()) await keyring.close();

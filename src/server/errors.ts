@@ -4,16 +4,30 @@
  * else is an opaque 500 to the client and a full line (without request data) to the operator.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomicileError, ERROR_CATALOG, type ErrorCode } from '../domain/errors.js';
+import { DomicileError } from '../domain/errors.js';
+import { TLOG_ERRORS, TlogError } from '../tlog/errors.js';
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly [detail: string]: unknown };
+  readonly error: { readonly code: string; readonly message: string; readonly [detail: string]: unknown };
 }
 
-/** Turns any thrown value into a catalog error. */
-export function toDomicileError(error: unknown): DomicileError {
+/** An error with a code and a status: a catalog error, or one of the transparency log library's. */
+export interface CodedError {
+  readonly code: string;
+  readonly statusCode: number;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>> | undefined;
+  readonly cause?: unknown;
+}
+
+/** Turns any thrown value into a coded error. */
+export function toDomicileError(error: unknown): CodedError {
   if (error instanceof DomicileError) return error;
+  if (error instanceof TlogError) {
+    const code = error.code as keyof typeof TLOG_ERRORS;
+    return { code, statusCode: TLOG_ERRORS[code]?.status ?? 500, message: error.message };
+  }
   const fe = error as Partial<FastifyError> | undefined;
   if (fe && typeof fe === 'object') {
     if (fe.validation && fe.validationContext === 'params') {
@@ -58,7 +72,7 @@ export function toDomicileError(error: unknown): DomicileError {
 }
 
 /** The response body of an error. */
-export function errorBody(error: DomicileError): ErrorBody {
+export function errorBody(error: CodedError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
 }
 
@@ -68,7 +82,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const domicileError = toDomicileError(error);
     if (domicileError.code === 'DOMICILE_ERR_INTERNAL') {
       request.log.error({ err: error }, 'unexpected error');
-    } else if (ERROR_CATALOG[domicileError.code].status >= 500) {
+    } else if (domicileError.statusCode >= 500) {
       request.log.warn(
         { code: domicileError.code, cause: describeCause(domicileError.cause) },
         domicileError.message,

@@ -4,6 +4,7 @@
  * A store holds only ciphertext: it never sees keys or plaintext values.
  */
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../domain/ids.js';
+import type { LogStorage } from '../tlog/log.js';
 
 /** One stored record: AES-256-GCM ciphertext plus what is needed to find its key and check its AAD. */
 export interface StoredRecord {
@@ -89,4 +90,13 @@ export interface SubjectDirectory {
   /** Removes a subject (after erasure); true when it existed. */
   remove(subjectId: SubjectId): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * The storage of one transparency log (see `src/tlog/log.ts`), plus a lookup index written in
+ * the same transaction as each append, so a subject's entries are found without a scan.
+ */
+export interface IndexedLogStorage extends LogStorage {
+  /** Indices of the entries whose lookup key is `key`, ascending. */
+  lookup(key: string): Promise<number[]>;
 }

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, parseConfig } from '../../src/domain/config.js';
 import type { RegionId } from '../../src/domain/ids.js';
-import { openAuditLogs } from '../../src/server/audit-logs.js';
 import { type Embedded, loadIssuerPrivateKey, openEmbedded } from '../../src/server/deployment.js';
 import { issueToken, type PrincipalClaims } from '../../src/services/access/tokens.js';
 
@@ -39,7 +38,7 @@ export async function openTestDeployment(
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'domicile-test-'));
   const env = { DOMICILE_MASTER_KEY: options.masterKey ?? randomBytes(32).toString('base64') };
   const config = demoConfig();
-  const embedded = await openEmbedded({ config, dataDir, env, audit: openAuditLogs, logger: false });
+  const embedded = await openEmbedded({ config, dataDir, env, logger: false });
   const privateKey = await loadIssuerPrivateKey(dataDir);
   const token = (claims: Partial<PrincipalClaims>, ttlSeconds = 600): Promise<string> =>
     issueToken({

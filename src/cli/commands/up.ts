@@ -1,6 +1,6 @@
 /** `domicile up` (= `npm start`): the gateway and every region node in one process. */
 import type { Command } from 'commander';
-import { openAuditLogs } from '../../server/audit-logs.js';
+import { loadLogKeys } from '../../server/audit-logs.js';
 import { loadConfigFile, loadIssuerPrivateKey, openEmbedded } from '../../server/deployment.js';
 import { issueToken } from '../../services/access/tokens.js';
 import { action, globalOptions } from '../common.js';
@@ -19,7 +19,6 @@ export function register(program: Command): void {
           config,
           dataDir: options.data,
           env: process.env,
-          audit: openAuditLogs,
           logger: { level: process.env.DOMICILE_LOG_LEVEL ?? 'info' },
         });
         const port = Number(opts.port ?? process.env.PORT ?? config.server.port);
@@ -46,6 +45,14 @@ export function register(program: Command): void {
             `  curl -s -X PUT ${url}/v1/subjects/user-1 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"jurisdiction":"US"}'`,
             `  curl -s -X PUT ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"class":"protected","value":"ada@example.com"}'`,
             `  curl -s ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN"`,
+            '',
+            'Audit it as an outsider would (every access is in the jurisdiction’s transparency log):',
+            ...(await Promise.all(
+              [...config.jurisdictions.values()].map(
+                async (j) =>
+                  `  domicile audit verify --url ${url}/v1/logs/${j.id} --key ${(await loadLogKeys(options.data, j)).verifierKey}`,
+              ),
+            )),
             '',
           ].join('\n'),
         );

@@ -176,3 +176,84 @@ export function closeGuarded(db: Database.Database, context: string): void {
     throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: close failed`, { cause: err });
   }
 }
+
+interface PendingWrite {
+  readonly operation: string;
+  readonly work: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: writes queued in the same turn of the event loop run in one transaction, so
+ * concurrent requests share one fsync instead of paying one each. Each write runs in its own
+ * savepoint: one that throws is rolled back alone and rejects alone; the others commit. Every
+ * promise settles only after the transaction holding its write is durable (or failed).
+ */
+export class WriteBatcher {
+  readonly #db: Database.Database;
+  readonly #context: string;
+  #queue: PendingWrite[] = [];
+  #scheduled = false;
+
+  constructor(db: Database.Database, context: string) {
+    this.#db = db;
+    this.#context = context;
+  }
+
+  /** Queues `work` (synchronous SQLite statements) for the next group commit. */
+  run<T>(operation: string, work: () => T): Promise<T> {
+    if (!this.#db.open) {
+      return Promise.reject(
+        new DomicileError(
+          'DOMICILE_ERR_STORE_UNAVAILABLE',
+          `${this.#context}: ${operation}: store is closed`,
+        ),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ operation, work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.#db
+        .transaction(() => {
+          for (const pending of batch) {
+            try {
+              // a nested transaction is a savepoint: a failing write is undone alone
+              outcomes.push({ ok: true, value: this.#db.transaction(pending.work)() });
+            } catch (error) {
+              outcomes.push({ ok: false, error: toStoreError(this.#context, pending.operation, error) });
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      // the transaction itself failed (closed, busy, disk): nothing of the batch is durable
+      for (const pending of batch) pending.reject(toStoreError(this.#context, pending.operation, error));
+      return;
+    }
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome?.error);
+    });
+  }
+}
+
+function toStoreError(context: string, operation: string, error: unknown): unknown {
+  if (error instanceof DomicileError) return error;
+  return new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${context}: ${operation} failed`, {
+    cause: error,
+  });
+}

@@ -20,6 +20,7 @@ import {
   type Migration,
   openSqliteDatabase,
   runGuarded,
+  WriteBatcher,
 } from './sqlite-database.js';
 
 /** Options for `openSqliteRegionStore`. */
@@ -170,6 +171,7 @@ export class SqliteRegionStore implements RegionStore {
 
   readonly #context: string;
   readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #batcher: WriteBatcher;
 
   private constructor(regionId: RegionId, file: string, db: Database.Database, context: string) {
     this.regionId = regionId;
@@ -177,6 +179,7 @@ export class SqliteRegionStore implements RegionStore {
     this.db = db;
     this.#context = context;
     this.#statements = prepareStatements(db);
+    this.#batcher = new WriteBatcher(db, context);
   }
 
   /** See `openSqliteRegionStore`. */
@@ -198,7 +201,7 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async putRecord(record: StoredRecord, expectedVersion: number): Promise<PutOutcome> {
-    return this.#run('put record', () => {
+    return this.writeBatched('put record', () => {
       const params = toParams(record);
       const result =
         expectedVersion === 0
@@ -209,7 +212,7 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async putRecordIfNewer(record: StoredRecord): Promise<PutOutcome> {
-    return this.#run('put record if newer', () =>
+    return this.writeBatched('put record if newer', () =>
       this.#statements.upsertIfNewer.run(toParams(record)).changes === 1 ? 'written' : 'conflict',
     );
   }
@@ -233,11 +236,14 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {
-    return this.#run('delete record', () => this.#statements.deleteOne.run(subjectId, key).changes === 1);
+    return this.writeBatched(
+      'delete record',
+      () => this.#statements.deleteOne.run(subjectId, key).changes === 1,
+    );
   }
 
   async deleteSubject(subjectId: SubjectId): Promise<number> {
-    return this.#run('delete subject', () => this.#statements.deleteSubject.run(subjectId).changes);
+    return this.writeBatched('delete subject', () => this.#statements.deleteSubject.run(subjectId).changes);
   }
 
   async countRecords(jurisdiction?: JurisdictionId): Promise<number> {
@@ -262,6 +268,14 @@ export class SqliteRegionStore implements RegionStore {
 
   #run<T>(operation: string, work: () => T): T {
     return runGuarded(this.db, this.#context, operation, work);
+  }
+
+  /**
+   * Runs synchronous statements in the next group commit of this file. Internal to store
+   * adapters: other tables kept in the region's file (the transparency log) share the fsync.
+   */
+  writeBatched<T>(operation: string, work: () => T): Promise<T> {
+    return this.#batcher.run(operation, work);
   }
 }
 

@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './config.js';
+import { DomicileError } from './errors.js';
+
+const demoFile = new URL('../../domicile.yaml', import.meta.url);
+const demo = readFileSync(demoFile, 'utf8');
+
+function issuesOf(text: string): { path: string; line: number | undefined; reason: string }[] {
+  try {
+    parseConfig(text, 'domicile.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(DomicileError);
+    expect((error as DomicileError).code).toBe('DOMICILE_ERR_CONFIG');
+    return (error as DomicileError).details?.issues as never;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('parseConfig', () => {
+  it('accepts the shipped demo topology of the model case', () => {
+    const config = parseConfig(demo, 'domicile.yaml');
+    const us = config.jurisdictions.get('US' as never);
+    expect(us).toMatchObject({
+      home: 'oci-us-ashburn',
+      failover: ['oci-us-phoenix'],
+      legacy: ['us-va-legacy'],
+      backup: ['oci-us-phoenix', 'sg-singapore'],
+      steward: 'us-data-security',
+      restrictedCountries: ['CN', 'HK', 'MO', 'CU', 'IR', 'KP', 'RU', 'VE'],
+      logOrigin: 'domicile.local/log/US',
+    });
+    expect(config.regions.get('us-va-legacy' as never)?.status).toBe('draining');
+    expect(config.jurisdictions.get('SG' as never)?.home).toBe('sg-singapore');
+    expect(config.jurisdictions.get('EU' as never)?.home).toBe('eu-frankfurt');
+    expect(config.server.bodyLimit).toBe(1024 * 1024);
+  });
+
+  describe('when a home region is in a country outside the jurisdiction', () => {
+    it('names the path, the line and the reason', () => {
+      const issues = issuesOf(demo.replace('home: oci-us-ashburn', 'home: sg-singapore'));
+      expect(issues).toEqual([
+        {
+          path: 'jurisdictions[0].home',
+          line: demo.split('\n').findIndex((l) => l.includes('home: oci-us-ashburn')) + 1,
+          reason:
+            'home region `sg-singapore` is in country `SG`, which is not a country of jurisdiction `US`',
+        },
+      ]);
+    });
+  });
+
+  it.each([
+    [
+      'an unknown failover region',
+      ['failover: [oci-us-phoenix]', 'failover: [nowhere]'],
+      'jurisdictions[0].failover[0]',
+      'unknown region `nowhere`',
+    ],
+    [
+      'a foreign failover region',
+      ['failover: [oci-us-phoenix]', 'failover: [eu-frankfurt]'],
+      'jurisdictions[0].failover[0]',
+      'not a country of jurisdiction',
+    ],
+    [
+      'a draining home region',
+      ['home: oci-us-ashburn', 'home: us-va-legacy'],
+      'jurisdictions[0].home',
+      'must be active',
+    ],
+    [
+      'an unknown backup region',
+      ['backup: [oci-us-phoenix, sg-singapore]', 'backup: [mars-1]'],
+      'jurisdictions[0].backup[0]',
+      'unknown region',
+    ],
+    ['a bad status', ['status: draining', 'status: sleeping'], 'regions[2].status', ''],
+    ['a lowercase country', ['country: SG', 'country: sg'], 'regions[3].country', 'ISO 3166-1'],
+    [
+      'an unknown field',
+      ['steward: us-data-security', 'steward: us-data-security\n    stewart: x'],
+      'jurisdictions[0]',
+      'stewart',
+    ],
+    [
+      'protected data that may leave',
+      ['{ id: protected, residency: jurisdiction }', '{ id: protected, residency: global }'],
+      'classes[0].residency',
+      'must have residency',
+    ],
+  ])('refuses %s', (_name, [from, to], path, reason) => {
+    if (from === undefined || to === undefined) throw new Error('bad case');
+    expect(demo).toContain(from);
+    const issues = issuesOf(demo.replace(from, to));
+    expect(issues.map((i) => i.path)).toContain(path);
+    expect(issues.find((i) => i.path === path)?.reason).toContain(reason);
+  });
+
+  it('refuses text that is not YAML with its line', () => {
+    const issues = issuesOf('version: 1\nregions: [\n');
+    expect(issues[0]?.path).toBe('(yaml)');
+  });
+
+  it('lists every problem at once', () => {
+    const issues = issuesOf(
+      demo
+        .replace('home: oci-us-ashburn', 'home: sg-singapore')
+        .replace('failover: [oci-us-phoenix]', 'failover: [nowhere]'),
+    );
+    expect(issues.length).toBe(2);
+  });
+});

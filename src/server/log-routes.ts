@@ -1,0 +1,190 @@
+/**
+ * The transparency log over HTTP, per C2SP tlog-tiles under `/v1/logs/{jurisdiction}/`
+ * (`checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`), so standard tooling can
+ * mirror and verify it; JSON proofs for convenience; and a subject's own access log.
+ *
+ * The log endpoints need no token: entries hold pseudonyms and attributes, never personal data,
+ * and an auditor must be able to fetch them without the operator's cooperation.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../domain/config.js';
+import { DomicileError } from '../domain/errors.js';
+import { ID_PATTERN, type JurisdictionId, parseSubjectId } from '../domain/ids.js';
+import { requireJurisdiction } from '../domain/residency.js';
+import { summarizePrincipal } from '../services/access/principal.js';
+import type { TokenVerifier } from '../services/access/tokens.js';
+import type { AuditLog } from '../services/audit/audit-log.js';
+import type { VaultService } from '../services/vault/vault.js';
+
+/** Dependencies of the log routes. */
+export interface LogRoutesOptions {
+  readonly config: Config;
+  readonly logs: ReadonlyMap<JurisdictionId, AuditLog>;
+  readonly vault: VaultService;
+  readonly verifier: TokenVerifier;
+}
+
+const b64 = (hashes: readonly Uint8Array[]): string[] => hashes.map((h) => Buffer.from(h).toString('base64'));
+
+/** Parses a non-negative integer query parameter (untrusted). */
+function queryInt(value: unknown, name: string): number {
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) {
+    throw new DomicileError(
+      'DOMICILE_ERR_BAD_REQUEST',
+      `query parameter \`${name}\` must be a non-negative integer`,
+    );
+  }
+  return Number(value);
+}
+
+/** Registers the log routes on an app. */
+export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOptions): void {
+  const { config, logs } = options;
+  const logOf = (jurisdiction: string): AuditLog => {
+    const log = logs.get(requireJurisdiction(config, jurisdiction).id);
+    if (!log)
+      throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `no log for jurisdiction \`${jurisdiction}\``);
+    return log;
+  };
+  const jurisdictionParam = {
+    type: 'object',
+    properties: { jurisdiction: { type: 'string', pattern: '^[A-Z][A-Z0-9]{1,7}$' } },
+    required: ['jurisdiction'],
+  } as const;
+
+  app.get(
+    '/v1/logs/:jurisdiction/checkpoint',
+    {
+      schema: {
+        summary: 'The latest signed checkpoint (C2SP tlog-checkpoint), with witness cosignatures',
+        params: jurisdictionParam,
+      },
+    },
+    async (request, reply) => {
+      const { jurisdiction } = request.params as { jurisdiction: string };
+      const checkpoint = await logOf(jurisdiction).log.checkpoint();
+      return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(checkpoint);
+    },
+  );
+
+  app.get(
+    '/v1/logs/:jurisdiction/tile/*',
+    {
+      schema: {
+        summary: 'A Merkle tile or entry bundle (C2SP tlog-tiles)',
+        params: {
+          type: 'object',
+          properties: {
+            jurisdiction: jurisdictionParam.properties.jurisdiction,
+            '*': { type: 'string', maxLength: 128 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const params = request.params as { jurisdiction: string; '*': string };
+      const path = `tile/${params['*']}`;
+      // the path is untrusted: the log's parser refuses anything that is not a tlog-tiles path
+      const bytes = await logOf(params.jurisdiction).log.read(path);
+      const partial = path.includes('.p/');
+      return reply
+        .type('application/octet-stream')
+        .header('cache-control', partial ? 'no-cache' : 'public, max-age=31536000, immutable')
+        .send(Buffer.from(bytes));
+    },
+  );
+
+  app.get(
+    '/v1/logs/:jurisdiction/proof/inclusion',
+    {
+      schema: {
+        summary: 'Inclusion proof of entry `index` in the tree of `size` (RFC 9162), base64 hashes',
+        params: jurisdictionParam,
+        querystring: {
+          type: 'object',
+          properties: { index: { type: 'string' }, size: { type: 'string' } },
+          required: ['index'],
+        },
+      },
+    },
+    async (request) => {
+      const { jurisdiction } = request.params as { jurisdiction: string };
+      const query = request.query as { index?: string; size?: string };
+      const log = logOf(jurisdiction).log;
+      const index = queryInt(query.index, 'index');
+      const size = query.size === undefined ? await log.size() : queryInt(query.size, 'size');
+      return { index, size, proof: b64(await log.inclusionProof(index, size)) };
+    },
+  );
+
+  app.get(
+    '/v1/logs/:jurisdiction/proof/consistency',
+    {
+      schema: {
+        summary: 'Consistency proof between tree sizes `from` and `to` (RFC 9162), base64 hashes',
+        params: jurisdictionParam,
+        querystring: {
+          type: 'object',
+          properties: { from: { type: 'string' }, to: { type: 'string' } },
+          required: ['from'],
+        },
+      },
+    },
+    async (request) => {
+      const { jurisdiction } = request.params as { jurisdiction: string };
+      const query = request.query as { from?: string; to?: string };
+      const log = logOf(jurisdiction).log;
+      const from = queryInt(query.from, 'from');
+      const to = query.to === undefined ? await log.size() : queryInt(query.to, 'to');
+      return { from, to, proof: b64(await log.consistencyProof(from, to)) };
+    },
+  );
+
+  app.get(
+    '/v1/subjects/:subjectId/access-log',
+    {
+      schema: {
+        summary: 'Who touched this subject’s data, when and why: its log entries with inclusion proofs',
+        params: {
+          type: 'object',
+          properties: { subjectId: { type: 'string', pattern: ID_PATTERN.source } },
+          required: ['subjectId'],
+        },
+      },
+    },
+    async (request) => {
+      const { subjectId } = request.params as { subjectId: string };
+      const principal = await options.verifier.verifyHeader(request.headers.authorization);
+      const id = parseSubjectId(subjectId);
+      const jurisdictionId = await options.vault.jurisdictionOf(id);
+      const jurisdiction = requireJurisdiction(config, jurisdictionId);
+      const log = logOf(jurisdictionId);
+      // the subject itself, or a steward of its jurisdiction located there
+      const allowed =
+        principal.id === id ||
+        (principal.department === jurisdiction.steward &&
+          principal.country !== undefined &&
+          jurisdiction.countries.includes(principal.country));
+      await log.append({
+        type: 'subject.access-log',
+        requestId: request.id,
+        principal: summarizePrincipal(principal),
+        jurisdiction: jurisdictionId,
+        subjectId: id,
+        decision: allowed ? 'allow' : 'deny',
+        reason: allowed
+          ? principal.id === id
+            ? 'the subject itself'
+            : 'steward of the jurisdiction'
+          : 'neither the subject nor a steward',
+      });
+      if (!allowed)
+        throw new DomicileError(
+          'DOMICILE_ERR_FORBIDDEN',
+          'denied: only the subject or a steward may read its access log',
+        );
+      request.served = { jurisdiction: jurisdictionId, region: jurisdiction.home };
+      return log.accessLog(id);
+    },
+  );
+}

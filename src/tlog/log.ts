@@ -1,0 +1,640 @@
+/**
+ * A transparency log engine over a pluggable storage: sequencing with group commit, incremental
+ * integration into C2SP tiles, signed checkpoints, and serving tiles, bundles and proofs from the
+ * stored tiles. See: C2SP tlog-tiles, RFC 6962
+ *
+ * Crash safety: sequencing (`appendEntries`) and integration (`commitIntegration`) are separate
+ * atomic storage transactions. The integrated size, the tiles for it and the checkpoint that
+ * commits to them are written together, so after a crash the log either has the old tree or the
+ * new one, and `TransparencyLog.open` integrates whatever was sequenced but not integrated.
+ */
+import { type Checkpoint, parseCheckpoint, signCheckpoint } from './checkpoint.js';
+import { at } from './encoding.js';
+import { TlogError } from './errors.js';
+import {
+  type Hash,
+  type HashReader,
+  hashChildren,
+  hashLeaf,
+  type NodeId,
+  proveConsistency,
+  proveInclusion,
+  treeRoot,
+} from './merkle.js';
+import type { NoteSigner } from './note.js';
+import {
+  checkEntrySize,
+  decodeTile,
+  encodeEntryBundle,
+  parseTilePath,
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  tileRoot,
+} from './tiles.js';
+
+const HASH = 32;
+
+/** A stored tile: its hashes concatenated (`width * 32` bytes). */
+export interface StoredTile {
+  readonly level: number;
+  readonly index: number;
+  readonly hashes: Uint8Array;
+}
+
+/** The integration state a storage keeps. */
+export interface LogState {
+  /** Entries covered by the stored tiles and checkpoint. */
+  readonly integratedSize: number;
+  /** Latest signed checkpoint (with any cosignatures), `undefined` before the first integration. */
+  readonly checkpoint: string | undefined;
+}
+
+/** One integration step, written atomically. */
+export interface IntegrationCommit {
+  /** The integrated size the step started from; storage must refuse if it changed. */
+  readonly fromSize: number;
+  /** The new integrated size. */
+  readonly toSize: number;
+  /** New or grown tiles (each replaces the stored tile at its level and index). */
+  readonly tiles: readonly StoredTile[];
+  /** The log-signed checkpoint for `toSize`. */
+  readonly checkpoint: string;
+}
+
+/**
+ * What a log needs from a database. Implement it over SQLite or PostgreSQL with one transaction
+ * per method; every method is async and every write must be durable when its promise resolves.
+ *
+ * INVARIANT (L1): stored tiles, `integratedSize` and `checkpoint` always describe the same tree;
+ * only `commitIntegration` changes them, atomically.
+ */
+export interface LogStorage {
+  /** Appends entries atomically and durably; returns the index assigned to the first one. */
+  appendEntries(entries: readonly Uint8Array[]): Promise<number>;
+  /** Number of entries sequenced so far. */
+  sequencedSize(): Promise<number>;
+  /** Entries `[start, end)`; all must have been sequenced. */
+  readEntries(start: number, end: number): Promise<Uint8Array[]>;
+  /** The stored tile at (level, index) at its latest width, or `undefined`. */
+  readTile(level: number, index: number): Promise<Uint8Array | undefined>;
+  /** Current integration state. */
+  readState(): Promise<LogState>;
+  /** Writes tiles, size and checkpoint in one transaction; rejects if `fromSize` is stale. */
+  commitIntegration(commit: IntegrationCommit): Promise<void>;
+  /** Replaces the checkpoint of the current integrated `size` (to add cosignatures); no-op if the size moved on. */
+  writeCheckpoint(size: number, checkpoint: string): Promise<void>;
+}
+
+/** Options of `MemoryLogStorage`. */
+export interface MemoryLogStorageOptions {
+  /** Simulated latency of each write, in ms (a stand-in for fsync); default 0. */
+  readonly writeLatencyMs?: number;
+}
+
+/**
+ * An in-memory `LogStorage` for tests and benchmarks. Counts its write transactions and can be
+ * cloned, so tests can simulate a crash or a rollback to an older copy.
+ */
+export class MemoryLogStorage implements LogStorage {
+  /** Number of `appendEntries` transactions so far. */
+  appendTransactions = 0;
+  /** Number of `commitIntegration` transactions so far. */
+  integrationTransactions = 0;
+  #entries: Uint8Array[] = [];
+  #tiles = new Map<string, Uint8Array>();
+  #state: LogState = { integratedSize: 0, checkpoint: undefined };
+  readonly #latency: number;
+
+  constructor(options: MemoryLogStorageOptions = {}) {
+    this.#latency = options.writeLatencyMs ?? 0;
+  }
+
+  /** A deep copy: an independent storage with the same contents. */
+  clone(): MemoryLogStorage {
+    const copy = new MemoryLogStorage({ writeLatencyMs: this.#latency });
+    copy.#entries = [...this.#entries];
+    copy.#tiles = new Map(this.#tiles);
+    copy.#state = { ...this.#state };
+    return copy;
+  }
+
+  async appendEntries(entries: readonly Uint8Array[]): Promise<number> {
+    await this.#write();
+    const first = this.#entries.length;
+    for (const e of entries) this.#entries.push(e.slice());
+    this.appendTransactions++;
+    return first;
+  }
+
+  async sequencedSize(): Promise<number> {
+    return this.#entries.length;
+  }
+
+  async readEntries(start: number, end: number): Promise<Uint8Array[]> {
+    if (start < 0 || end > this.#entries.length || start > end) {
+      throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', `entries ${start}..${end} are not all sequenced`);
+    }
+    return this.#entries.slice(start, end);
+  }
+
+  async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
+    return this.#tiles.get(`${level}/${index}`);
+  }
+
+  async readState(): Promise<LogState> {
+    return this.#state;
+  }
+
+  async commitIntegration(commit: IntegrationCommit): Promise<void> {
+    await this.#write();
+    if (commit.fromSize !== this.#state.integratedSize) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_STORAGE_CORRUPT',
+        `integration from stale size ${commit.fromSize}`,
+      );
+    }
+    for (const t of commit.tiles) this.#tiles.set(`${t.level}/${t.index}`, t.hashes.slice());
+    this.#state = { integratedSize: commit.toSize, checkpoint: commit.checkpoint };
+    this.integrationTransactions++;
+  }
+
+  async writeCheckpoint(size: number, checkpoint: string): Promise<void> {
+    await this.#write();
+    if (size === this.#state.integratedSize) this.#state = { integratedSize: size, checkpoint };
+  }
+
+  async #write(): Promise<void> {
+    if (this.#latency > 0) await new Promise((r) => setTimeout(r, this.#latency));
+    else await Promise.resolve();
+  }
+}
+
+/** Asks witnesses to cosign; returns signature lines (`— name base64…`, no newline) to append. */
+export type CosignHook = (signedCheckpoint: string, checkpoint: Checkpoint) => Promise<readonly string[]>;
+
+/** Options of `TransparencyLog.open`. */
+export interface TransparencyLogOptions {
+  readonly storage: LogStorage;
+  /** The checkpoint origin, e.g. `audit.example.com/log`. */
+  readonly origin: string;
+  /** The log's note signer (Ed25519, type 0x01). */
+  readonly signer: NoteSigner;
+  /** Most entries per sequencing transaction; default 256. */
+  readonly batchMaxEntries?: number;
+  /** Longest an append waits for others to share its transaction, in ms; default 2. */
+  readonly batchMaxDelayMs?: number;
+  /** Period of the background integrator in ms; default 1000. */
+  readonly integrateIntervalMs?: number;
+  /** Most entries integrated per storage transaction; default 65,536. */
+  readonly integrateChunk?: number;
+  /** Optional witness cosigning after each new checkpoint. */
+  readonly cosign?: CosignHook;
+  /** Receives errors of the background integrator and of the cosign hook. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Result of `TransparencyLog.integrate`. */
+export interface IntegrationResult {
+  readonly size: number;
+  readonly root: Hash;
+  /** The stored checkpoint, with cosignatures if the hook returned any. */
+  readonly checkpoint: string;
+}
+
+interface PendingAppend {
+  readonly entry: Uint8Array;
+  readonly resolve: (value: { index: number }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The log engine.
+ *
+ * @example
+ * const log = await TransparencyLog.open({ storage, origin, signer: newEd25519Signer(skey) });
+ * log.start();                                   // integrate every second
+ * const { index } = await log.append(entry);     // durable once resolved
+ * await log.integrate();                         // or wait for the integrator
+ * const proof = await log.inclusionProof(index, size);
+ */
+export class TransparencyLog {
+  readonly #storage: LogStorage;
+  readonly #origin: string;
+  readonly #signer: NoteSigner;
+  readonly #batchMax: number;
+  readonly #batchDelay: number;
+  readonly #interval: number;
+  readonly #chunk: number;
+  readonly #cosign: CosignHook | undefined;
+  readonly #onError: (error: unknown) => void;
+
+  #pending: PendingAppend[] = [];
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushChain: Promise<void> = Promise.resolve();
+  #integrateChain: Promise<unknown> = Promise.resolve();
+  #integratorTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #closed = false;
+  // Serves proofs; caches the subtrees of recently used tiles (keyed by width, so never stale).
+  readonly #servingReader: TileHashReader;
+
+  private constructor(options: TransparencyLogOptions) {
+    this.#storage = options.storage;
+    this.#origin = options.origin;
+    this.#signer = options.signer;
+    this.#batchMax = options.batchMaxEntries ?? 256;
+    this.#batchDelay = options.batchMaxDelayMs ?? 2;
+    this.#interval = options.integrateIntervalMs ?? 1000;
+    this.#chunk = options.integrateChunk ?? 65_536;
+    this.#cosign = options.cosign;
+    this.#onError = options.onError ?? (() => {});
+    this.#servingReader = new TileHashReader((level, index) => this.#storage.readTile(level, index), 1024);
+  }
+
+  /**
+   * Opens a log over `storage`: integrates everything sequenced but not yet integrated (crash
+   * recovery) and signs the empty checkpoint of a new log.
+   */
+  static async open(options: TransparencyLogOptions): Promise<TransparencyLog> {
+    const log = new TransparencyLog(options);
+    await log.integrate();
+    return log;
+  }
+
+  /** The checkpoint origin. */
+  get origin(): string {
+    return this.#origin;
+  }
+
+  /**
+   * Sequences an entry. Concurrent appends share one storage transaction (group commit); the
+   * promise resolves with the entry's index once its transaction is durable. Entries over
+   * 65,535 bytes are refused with `DOMICILE_ERR_TLOG_ENTRY_TOO_LARGE`.
+   */
+  append(entry: Uint8Array): Promise<{ index: number }> {
+    if (this.#closed) return Promise.reject(new TlogError('DOMICILE_ERR_TLOG_CLOSED', 'the log is closed'));
+    try {
+      checkEntrySize(entry);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ entry: entry.slice(), resolve, reject });
+      if (this.#pending.length >= this.#batchMax) this.#requestFlush();
+      else this.#flushTimer ??= setTimeout(() => this.#requestFlush(), this.#batchDelay);
+    });
+  }
+
+  /**
+   * Integrates every sequenced entry: grows the stored tiles incrementally (only the right edge
+   * of each level is read and rewritten), signs a checkpoint per storage transaction, then asks
+   * the cosign hook, if any, to cosign the last one.
+   */
+  integrate(): Promise<IntegrationResult> {
+    const run = this.#integrateChain.then(() => this.#integrateAll());
+    this.#integrateChain = run.catch(() => {});
+    return run;
+  }
+
+  /** Starts the background integrator (every `integrateIntervalMs`). */
+  start(): void {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    const tick = (): void => {
+      this.#integratorTimer = setTimeout(() => {
+        this.integrate()
+          .catch((e: unknown) => this.#onError(e))
+          .finally(() => {
+            if (this.#running) tick();
+          });
+      }, this.#interval);
+    };
+    tick();
+  }
+
+  /** Stops the background integrator and waits for a running integration to finish. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#integratorTimer !== undefined) clearTimeout(this.#integratorTimer);
+    this.#integratorTimer = undefined;
+    await this.#integrateChain;
+  }
+
+  /** Stops accepting appends, writes the pending ones, stops the integrator. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#requestFlush(true);
+    await this.#flushChain;
+    await this.stop();
+  }
+
+  /** Waits until every append made so far is sequenced. */
+  async flush(): Promise<void> {
+    this.#requestFlush(true);
+    await this.#flushChain;
+  }
+
+  /** The latest signed checkpoint (with cosignatures, if any). */
+  async checkpoint(): Promise<string> {
+    const state = await this.#storage.readState();
+    if (state.checkpoint === undefined)
+      throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', 'the log has no checkpoint yet');
+    return state.checkpoint;
+  }
+
+  /** The integrated tree size (the size of the latest checkpoint). */
+  async size(): Promise<number> {
+    return (await this.#storage.readState()).integratedSize;
+  }
+
+  /**
+   * Tile bytes at (level, index), `width` hashes (default 256: a full tile). A tile beyond the
+   * latest checkpoint gives `DOMICILE_ERR_TLOG_NOT_FOUND`.
+   */
+  async readTile(level: number, index: number, width: number = TILE_WIDTH): Promise<Uint8Array> {
+    checkTileArgs(level, index, width);
+    const { integratedSize } = await this.#storage.readState();
+    const available = Math.floor(integratedSize / TILE_WIDTH ** level);
+    if (index * TILE_WIDTH + width > available) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_NOT_FOUND',
+        `tile ${level}/${index} of width ${width} is beyond the checkpoint`,
+      );
+    }
+    const stored = await this.#storage.readTile(level, index);
+    if (stored === undefined || stored.length < width * HASH) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_STORAGE_CORRUPT',
+        `stored tile ${level}/${index} is missing or short`,
+      );
+    }
+    return stored.slice(0, width * HASH);
+  }
+
+  /** Entry bundle `index` with `width` entries (default 256). Beyond the checkpoint: not found. */
+  async readEntryBundle(index: number, width: number = TILE_WIDTH): Promise<Uint8Array> {
+    checkTileArgs(0, index, width);
+    const { integratedSize } = await this.#storage.readState();
+    const start = index * TILE_WIDTH;
+    if (start + width > integratedSize) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_NOT_FOUND',
+        `entry bundle ${index} of width ${width} is beyond the checkpoint`,
+      );
+    }
+    return encodeEntryBundle(await this.#storage.readEntries(start, start + width));
+  }
+
+  /**
+   * Serves a tlog-tiles path: `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
+   * Unknown or out-of-range paths give `DOMICILE_ERR_TLOG_NOT_FOUND` or
+   * `DOMICILE_ERR_TLOG_TILE_PATH_MALFORMED`.
+   */
+  async read(path: string): Promise<Uint8Array> {
+    if (path === 'checkpoint') return new TextEncoder().encode(await this.checkpoint());
+    const target = parseTilePath(path);
+    if (target.index > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', 'tile index beyond any tree this log holds');
+    }
+    const index = Number(target.index);
+    return target.kind === 'entries'
+      ? this.readEntryBundle(index, target.width)
+      : this.readTile(target.level, index, target.width);
+  }
+
+  /** Inclusion proof of entry `index` in the tree of `size` (default: the checkpoint's size). */
+  async inclusionProof(index: number, size?: number): Promise<Hash[]> {
+    const n = await this.#checkSize(size);
+    return proveInclusion(this.#reader(), index, n);
+  }
+
+  /** Consistency proof from tree size `from` to `to` (default: the checkpoint's size). */
+  async consistencyProof(from: number, to?: number): Promise<Hash[]> {
+    const n = await this.#checkSize(to);
+    return proveConsistency(this.#reader(), from, n);
+  }
+
+  /** Root of the tree of `size` (default: the checkpoint's size), from the stored tiles. */
+  async root(size?: number): Promise<Hash> {
+    const n = await this.#checkSize(size);
+    return treeRoot(this.#reader(), n);
+  }
+
+  // ----------------------------------------------------------------------------------------------
+
+  #requestFlush(all = false): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    // The batch is taken when the previous transaction has finished, not now, so appends that
+    // arrive meanwhile join it: that is the group commit.
+    this.#flushChain = this.#flushChain.then(async () => {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0, this.#batchMax);
+        try {
+          const first = await this.#storage.appendEntries(batch.map((p) => p.entry));
+          batch.forEach((p, i) => {
+            p.resolve({ index: first + i });
+          });
+        } catch (e) {
+          for (const p of batch) p.reject(e);
+        }
+        if (this.#pending.length < this.#batchMax && !all) break;
+      }
+      if (this.#pending.length > 0)
+        this.#flushTimer ??= setTimeout(() => this.#requestFlush(), this.#batchDelay);
+    });
+  }
+
+  async #integrateAll(): Promise<IntegrationResult> {
+    let result: { size: number; root: Hash; checkpoint: string } | undefined;
+    for (;;) {
+      const state = await this.#storage.readState();
+      const sequenced = await this.#storage.sequencedSize();
+      if (state.integratedSize === sequenced && state.checkpoint !== undefined) {
+        if (result === undefined) {
+          return {
+            size: state.integratedSize,
+            root: parseCheckpoint(checkpointText(state.checkpoint)).root,
+            checkpoint: state.checkpoint,
+          };
+        }
+        break;
+      }
+      result = await this.#integrateStep(
+        state.integratedSize,
+        Math.min(sequenced, state.integratedSize + this.#chunk),
+      );
+    }
+    if (this.#cosign !== undefined) {
+      try {
+        const cp = parseCheckpoint(checkpointText(result.checkpoint));
+        const lines = await this.#cosign(result.checkpoint, cp);
+        if (lines.length > 0) {
+          const cosigned = `${result.checkpoint}${lines.map((l) => `${l}\n`).join('')}`;
+          await this.#storage.writeCheckpoint(result.size, cosigned);
+          result = { ...result, checkpoint: cosigned };
+        }
+      } catch (e) {
+        this.#onError(e);
+      }
+    }
+    return result;
+  }
+
+  async #integrateStep(from: number, to: number): Promise<{ size: number; root: Hash; checkpoint: string }> {
+    const entries = await this.#storage.readEntries(from, to);
+    const written = new Map<string, StoredTile>();
+    let hashes: Hash[] = entries.map(hashLeaf);
+    let start = from;
+    for (let level = 0; hashes.length > 0; level++) {
+      const parents: Hash[] = [];
+      const firstTile = Math.floor(start / TILE_WIDTH);
+      const lastTile = Math.floor((start + hashes.length - 1) / TILE_WIDTH);
+      for (let t = firstTile; t <= lastTile; t++) {
+        const tileStart = t * TILE_WIDTH;
+        const keep = t === firstTile ? start - tileStart : 0;
+        const existing = keep > 0 ? await this.#readExactTile(level, t, keep) : new Uint8Array(0);
+        const lo = Math.max(start, tileStart) - start;
+        const hi = Math.min(start + hashes.length, tileStart + TILE_WIDTH) - start;
+        const content = new Uint8Array((keep + hi - lo) * HASH);
+        content.set(existing, 0);
+        for (let i = lo; i < hi; i++) content.set(at(hashes, i), (keep + i - lo) * HASH);
+        written.set(`${level}/${t}`, { level, index: t, hashes: content });
+        if (content.length === TILE_WIDTH * HASH) parents.push(tileRoot(decodeTile(content, TILE_WIDTH)));
+      }
+      hashes = parents;
+      start = firstTile;
+    }
+    const root = await treeRoot(this.#reader(written), to);
+    const checkpoint = signCheckpoint({ origin: this.#origin, size: BigInt(to), root, extensions: [] }, [
+      this.#signer,
+    ]);
+    await this.#storage.commitIntegration({
+      fromSize: from,
+      toSize: to,
+      tiles: [...written.values()],
+      checkpoint,
+    });
+    return { size: to, root, checkpoint };
+  }
+
+  async #readExactTile(level: number, index: number, width: number): Promise<Uint8Array> {
+    const stored = await this.#storage.readTile(level, index);
+    if (stored === undefined || stored.length !== width * HASH) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_STORAGE_CORRUPT',
+        `stored tile ${level}/${index} has ${stored === undefined ? 'no' : stored.length / HASH} hashes, expected ${width}`,
+      );
+    }
+    return stored;
+  }
+
+  async #checkSize(size: number | undefined): Promise<number> {
+    const { integratedSize } = await this.#storage.readState();
+    const n = size ?? integratedSize;
+    if (!Number.isSafeInteger(n) || n < 0 || n > integratedSize) {
+      throw new TlogError(
+        'DOMICILE_ERR_TLOG_NOT_FOUND',
+        `tree size ${n} is beyond the checkpoint size ${integratedSize}`,
+      );
+    }
+    return n;
+  }
+
+  #reader(overlay?: ReadonlyMap<string, StoredTile>): HashReader {
+    if (overlay === undefined) return this.#servingReader;
+    return new TileHashReader(
+      async (level, index) =>
+        overlay.get(`${level}/${index}`)?.hashes ?? this.#storage.readTile(level, index),
+    );
+  }
+}
+
+/**
+ * A `HashReader` over tiles: node (h, i) is read from the tile at level ⌊h/8⌋ and, when h is not
+ * a multiple of 8, recomputed from the 2^(h mod 8) hashes under it in that tile. With a cache,
+ * the subtrees of each tile are computed once: tile contents at a given width never change.
+ */
+export class TileHashReader implements HashReader {
+  readonly #readTile: (level: number, index: number) => Promise<Uint8Array | undefined>;
+  readonly #cache: Map<string, Hash[][]> | undefined;
+  readonly #cacheSize: number;
+
+  /** `cacheTiles`: how many tiles' subtrees to keep (0: none). */
+  constructor(readTile: (level: number, index: number) => Promise<Uint8Array | undefined>, cacheTiles = 0) {
+    this.#readTile = readTile;
+    this.#cacheSize = cacheTiles;
+    this.#cache = cacheTiles > 0 ? new Map() : undefined;
+  }
+
+  async readHashes(nodes: readonly NodeId[]): Promise<readonly Hash[]> {
+    const tiles = new Map<string, Promise<Uint8Array | undefined>>();
+    const out: Hash[] = [];
+    for (const node of nodes) {
+      const tileLevel = Math.floor(node.level / TILE_HEIGHT);
+      const height = node.level % TILE_HEIGHT;
+      const span = 2 ** height;
+      const first = node.index * span;
+      const tileIndex = Math.floor(first / TILE_WIDTH);
+      const offset = first - tileIndex * TILE_WIDTH;
+      const key = `${tileLevel}/${tileIndex}`;
+      let pending = tiles.get(key);
+      if (pending === undefined) {
+        pending = this.#readTile(tileLevel, tileIndex);
+        tiles.set(key, pending);
+      }
+      const tile = await pending;
+      if (tile === undefined || tile.length < (offset + span) * HASH) {
+        throw new TlogError(
+          'DOMICILE_ERR_TLOG_STORAGE_CORRUPT',
+          `tile ${key} does not hold node ${node.level}/${node.index}`,
+        );
+      }
+      out.push(at(at(this.#subtrees(key, tile), height), offset / span));
+    }
+    return out;
+  }
+
+  // levels[r][j] is the node of height r over tile hashes [j·2^r, (j+1)·2^r).
+  #subtrees(key: string, tile: Uint8Array): Hash[][] {
+    const cacheKey = `${key}/${tile.length}`;
+    const cached = this.#cache?.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const levels: Hash[][] = [[]];
+    const width = tile.length / HASH;
+    for (let i = 0; i < width; i++) at(levels, 0).push(tile.subarray(i * HASH, (i + 1) * HASH));
+    for (let r = 1; r < TILE_HEIGHT; r++) {
+      const below = at(levels, r - 1);
+      const row: Hash[] = [];
+      for (let j = 0; j + 1 < below.length; j += 2) row.push(hashChildren(at(below, j), at(below, j + 1)));
+      levels.push(row);
+    }
+    if (this.#cache !== undefined) {
+      if (this.#cache.size >= this.#cacheSize) {
+        const oldest = this.#cache.keys().next();
+        if (oldest.done !== true) this.#cache.delete(oldest.value);
+      }
+      this.#cache.set(cacheKey, levels);
+    }
+    return levels;
+  }
+}
+
+function checkpointText(signed: string): string {
+  return signed.slice(0, signed.lastIndexOf('\n\n') + 1);
+}
+
+function checkTileArgs(level: number, index: number, width: number): void {
+  if (
+    !Number.isInteger(level) ||
+    level < 0 ||
+    level > 63 ||
+    !Number.isSafeInteger(index) ||
+    index < 0 ||
+    !Number.isInteger(width) ||
+    width < 1 ||
+    width > TILE_WIDTH
+  ) {
+    throw new TlogError('DOMICILE_ERR_TLOG_OUT_OF_RANGE', `no tile ${level}/${index} of width ${width}`);
+  }
+}
