@@ -33,6 +33,8 @@ import {
 } from './tiles.js';
 
 const HASH = 32;
+/** Most leaf hashes kept between integrations before the cache starts over (32 MiB). */
+const MAX_CACHED_LEAVES = 1 << 20;
 
 /** A stored tile: its hashes concatenated (`width * 32` bytes). */
 export interface StoredTile {
@@ -179,7 +181,7 @@ export interface TransparencyLogOptions {
   readonly origin: string;
   /** The log's note signer (Ed25519, type 0x01). */
   readonly signer: NoteSigner;
-  /** Most entries per sequencing transaction; default 256. */
+  /** Most entries per sequencing transaction; default 1024. */
   readonly batchMaxEntries?: number;
   /** Longest an append waits for others to share its transaction, in ms; default 2. */
   readonly batchMaxDelayMs?: number;
@@ -229,6 +231,9 @@ export class TransparencyLog {
   readonly #onError: (error: unknown) => void;
 
   #pending: PendingAppend[] = [];
+  // leaf hashes of sequenced, not yet integrated entries [#leavesFrom, #leavesFrom + length)
+  #leaves: Hash[] = [];
+  #leavesFrom = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #flushChain: Promise<void> = Promise.resolve();
   #integrateChain: Promise<unknown> = Promise.resolve();
@@ -242,7 +247,7 @@ export class TransparencyLog {
     this.#storage = options.storage;
     this.#origin = options.origin;
     this.#signer = options.signer;
-    this.#batchMax = options.batchMaxEntries ?? 256;
+    this.#batchMax = options.batchMaxEntries ?? 1024;
     this.#batchDelay = options.batchMaxDelayMs ?? 2;
     this.#interval = options.integrateIntervalMs ?? 1000;
     this.#chunk = options.integrateChunk ?? 65_536;
@@ -431,7 +436,9 @@ export class TransparencyLog {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, this.#batchMax);
         try {
-          const first = await this.#storage.appendEntries(batch.map((p) => p.entry));
+          const entries = batch.map((p) => p.entry);
+          const first = await this.#storage.appendEntries(entries);
+          this.#rememberLeaves(first, entries);
           batch.forEach((p, i) => {
             p.resolve({ index: first + i });
           });
@@ -481,10 +488,34 @@ export class TransparencyLog {
     return result;
   }
 
+  /**
+   * Keeps the leaf hashes of entries just sequenced, so integration need not read them back.
+   * Only a contiguous run is kept; anything else (a restart, a gap) falls back to storage.
+   */
+  #rememberLeaves(first: number, entries: readonly Uint8Array[]): void {
+    if (first !== this.#leavesFrom + this.#leaves.length || this.#leaves.length > MAX_CACHED_LEAVES) {
+      this.#leavesFrom = first;
+      this.#leaves = [];
+    }
+    for (const entry of entries) this.#leaves.push(hashLeaf(entry));
+  }
+
+  async #leafHashes(from: number, to: number): Promise<Hash[]> {
+    const cached = from >= this.#leavesFrom && to <= this.#leavesFrom + this.#leaves.length;
+    const hashes = cached
+      ? this.#leaves.slice(from - this.#leavesFrom, to - this.#leavesFrom)
+      : (await this.#storage.readEntries(from, to)).map(hashLeaf);
+    // what is integrated is never needed again
+    if (cached && to > this.#leavesFrom) {
+      this.#leaves = this.#leaves.slice(to - this.#leavesFrom);
+      this.#leavesFrom = to;
+    }
+    return hashes;
+  }
+
   async #integrateStep(from: number, to: number): Promise<{ size: number; root: Hash; checkpoint: string }> {
-    const entries = await this.#storage.readEntries(from, to);
     const written = new Map<string, StoredTile>();
-    let hashes: Hash[] = entries.map(hashLeaf);
+    let hashes: Hash[] = await this.#leafHashes(from, to);
     let start = from;
     for (let level = 0; hashes.length > 0; level++) {
       const parents: Hash[] = [];

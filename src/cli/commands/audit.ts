@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { DomicileError } from '../../domain/errors.js';
 import { decodeLogEntry } from '../../services/audit/entry.js';
 import { decodeBase64 } from '../../tlog/encoding.js';
+import { TlogError } from '../../tlog/errors.js';
 import { parseVerifierKey } from '../../tlog/note.js';
 import { formatTlogProof, parseTlogProof, verifyTlogProof } from '../../tlog/proof-file.js';
 import { decodeEntryBundle, entryBundlePath } from '../../tlog/tiles.js';
@@ -26,8 +27,10 @@ async function fetchBytes(url: string): Promise<Uint8Array | undefined> {
     throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', `cannot reach ${url}`, { cause });
   }
   if (response.status === 404) return undefined;
-  if (!response.ok)
-    throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', `${url}: HTTP ${response.status}`);
+  if (!response.ok) {
+    // the log answers but cannot produce what it must: for an auditor that is a failed verification
+    throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', `${url}: the log answered HTTP ${response.status}`);
+  }
   return new Uint8Array(await response.arrayBuffer());
 }
 

@@ -7,6 +7,7 @@
  * Subset of better-sqlite3 used: prepared `run`/`get`/`all`, `raw()` is not used; transactions
  * come from `WriteBatcher` (writes) and `db.transaction(...).immediate()` (integration).
  */
+import { TlogError } from '../../tlog/errors.js';
 import type { IntegrationCommit, LogState } from '../../tlog/log.js';
 import type { IndexedLogStorage } from '../region-store.js';
 import { applyMigrations, type Migration, runGuarded } from './sqlite-database.js';
@@ -137,12 +138,17 @@ export function openSqliteLogStorage(
     lookup: async (key) =>
       runGuarded(db, context, 'lookup', () => sql.lookup.all(logId, key).map((r) => r.idx)),
     sequencedSize: async () => runGuarded(db, context, 'read size', () => state().sequenced_size),
-    readEntries: async (start, end) =>
-      runGuarded(db, context, 'read entries', () => {
-        const rows = sql.entries.all(logId, start, end);
-        if (rows.length !== end - start) throw new Error(`entries ${start}..${end} are not all sequenced`);
-        return rows.map((r) => new Uint8Array(r.data));
-      }),
+    readEntries: async (start, end) => {
+      const rows = runGuarded(db, context, 'read entries', () => sql.entries.all(logId, start, end));
+      if (rows.length !== end - start) {
+        // a hole in what was sequenced: the stored log was edited behind the log's back
+        throw new TlogError(
+          'DOMICILE_ERR_TLOG_STORAGE_CORRUPT',
+          `${context}: entries ${start}..${end} are not all stored`,
+        );
+      }
+      return rows.map((r) => new Uint8Array(r.data));
+    },
     readTile: async (level, index) =>
       runGuarded(db, context, 'read tile', () => {
         const row = sql.tile.get(logId, level, index);
