@@ -183,7 +183,7 @@ export interface TransparencyLogOptions {
   readonly signer: NoteSigner;
   /** Most entries per sequencing transaction; default 1024. */
   readonly batchMaxEntries?: number;
-  /** Longest an append waits for others to share its transaction, in ms; default 2. */
+  /** Longest an append waits for others to share its batch, in ms; default 0 (the same turn of the event loop). */
   readonly batchMaxDelayMs?: number;
   /** Period of the background integrator in ms; default 1000. */
   readonly integrateIntervalMs?: number;
@@ -234,8 +234,9 @@ export class TransparencyLog {
   // leaf hashes of sequenced, not yet integrated entries [#leavesFrom, #leavesFrom + length)
   #leaves: Hash[] = [];
   #leavesFrom = 0;
-  #flushTimer: NodeJS.Timeout | undefined;
-  #flushChain: Promise<void> = Promise.resolve();
+  #flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  #inFlight = new Set<Promise<void>>();
+  #published: { size: number; checkpoint: string } | undefined;
   #integrateChain: Promise<unknown> = Promise.resolve();
   #integratorTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -248,7 +249,7 @@ export class TransparencyLog {
     this.#origin = options.origin;
     this.#signer = options.signer;
     this.#batchMax = options.batchMaxEntries ?? 1024;
-    this.#batchDelay = options.batchMaxDelayMs ?? 2;
+    this.#batchDelay = options.batchMaxDelayMs ?? 0;
     this.#interval = options.integrateIntervalMs ?? 1000;
     this.#chunk = options.integrateChunk ?? 65_536;
     this.#cosign = options.cosign;
@@ -286,7 +287,12 @@ export class TransparencyLog {
     return new Promise((resolve, reject) => {
       this.#pending.push({ entry: entry.slice(), resolve, reject });
       if (this.#pending.length >= this.#batchMax) this.#requestFlush();
-      else this.#flushTimer ??= setTimeout(() => this.#requestFlush(), this.#batchDelay);
+      // appends of the same turn of the event loop share a batch; a delay adds more under load
+      else
+        this.#flushTimer ??=
+          this.#batchDelay > 0
+            ? setTimeout(() => this.#requestFlush(), this.#batchDelay)
+            : setImmediate(() => this.#requestFlush());
     });
   }
 
@@ -328,28 +334,42 @@ export class TransparencyLog {
   /** Stops accepting appends, writes the pending ones, stops the integrator. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#requestFlush(true);
-    await this.#flushChain;
+    this.#requestFlush();
+    await Promise.all(this.#inFlight);
     await this.stop();
   }
 
   /** Waits until every append made so far is sequenced. */
   async flush(): Promise<void> {
-    this.#requestFlush(true);
-    await this.#flushChain;
+    this.#requestFlush();
+    await Promise.all(this.#inFlight);
   }
 
   /** The latest signed checkpoint (with cosignatures, if any). */
   async checkpoint(): Promise<string> {
-    const state = await this.#storage.readState();
-    if (state.checkpoint === undefined)
-      throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', 'the log has no checkpoint yet');
-    return state.checkpoint;
+    return (await this.#latest()).checkpoint;
   }
 
   /** The integrated tree size (the size of the latest checkpoint). */
   async size(): Promise<number> {
-    return (await this.#storage.readState()).integratedSize;
+    return (await this.#latest()).size;
+  }
+
+  /**
+   * What may be shown to the world: the last checkpoint whose integration the storage reported
+   * durable. Storage may already hold a newer one that is not yet on disk; serving that and then
+   * losing it in a power cut would make the log sign two different trees of one size (a fork).
+   */
+  #publish(size: number, checkpoint: string): void {
+    if (this.#published === undefined || size >= this.#published.size) this.#published = { size, checkpoint };
+  }
+
+  async #latest(): Promise<{ size: number; checkpoint: string }> {
+    if (this.#published !== undefined) return this.#published;
+    const state = await this.#storage.readState();
+    if (state.checkpoint === undefined)
+      throw new TlogError('DOMICILE_ERR_TLOG_NOT_FOUND', 'the log has no checkpoint yet');
+    return { size: state.integratedSize, checkpoint: state.checkpoint };
   }
 
   /**
@@ -427,29 +447,32 @@ export class TransparencyLog {
 
   // ----------------------------------------------------------------------------------------------
 
-  #requestFlush(all = false): void {
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+  #requestFlush(): void {
+    if (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer as NodeJS.Timeout);
+      clearImmediate(this.#flushTimer as NodeJS.Immediate);
+    }
     this.#flushTimer = undefined;
-    // The batch is taken when the previous transaction has finished, not now, so appends that
-    // arrive meanwhile join it: that is the group commit.
-    this.#flushChain = this.#flushChain.then(async () => {
-      while (this.#pending.length > 0) {
-        const batch = this.#pending.splice(0, this.#batchMax);
-        try {
-          const entries = batch.map((p) => p.entry);
-          const first = await this.#storage.appendEntries(entries);
+    // Batches are written without waiting for the previous one to be durable: the storage
+    // assigns indices in commit order, and a storage that group-commits (one fsync for every
+    // commit of a moment) makes concurrent batches share the disk's time instead of queueing.
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, this.#batchMax);
+      const entries = batch.map((p) => p.entry);
+      const write = this.#storage.appendEntries(entries).then(
+        (first) => {
           this.#rememberLeaves(first, entries);
           batch.forEach((p, i) => {
             p.resolve({ index: first + i });
           });
-        } catch (e) {
+        },
+        (e: unknown) => {
           for (const p of batch) p.reject(e);
-        }
-        if (this.#pending.length < this.#batchMax && !all) break;
-      }
-      if (this.#pending.length > 0)
-        this.#flushTimer ??= setTimeout(() => this.#requestFlush(), this.#batchDelay);
-    });
+        },
+      );
+      this.#inFlight.add(write);
+      void write.finally(() => this.#inFlight.delete(write));
+    }
   }
 
   async #integrateAll(): Promise<IntegrationResult> {
@@ -480,6 +503,7 @@ export class TransparencyLog {
           const cosigned = `${result.checkpoint}${lines.map((l) => `${l}\n`).join('')}`;
           await this.#storage.writeCheckpoint(result.size, cosigned);
           result = { ...result, checkpoint: cosigned };
+          this.#publish(result.size, cosigned);
         }
       } catch (e) {
         this.#onError(e);
@@ -546,6 +570,7 @@ export class TransparencyLog {
       tiles: [...written.values()],
       checkpoint,
     });
+    this.#publish(to, checkpoint);
     return { size: to, root, checkpoint };
   }
 
@@ -561,7 +586,7 @@ export class TransparencyLog {
   }
 
   async #checkSize(size: number | undefined): Promise<number> {
-    const { integratedSize } = await this.#storage.readState();
+    const integratedSize = (await this.#latest()).size;
     const n = size ?? integratedSize;
     if (!Number.isSafeInteger(n) || n < 0 || n > integratedSize) {
       throw new TlogError(

@@ -1,7 +1,12 @@
 /** `domicile up` (= `npm start`): the gateway and every region node in one process. */
 import type { Command } from 'commander';
 import { loadLogKeys } from '../../server/audit-logs.js';
-import { loadConfigFile, loadIssuerPrivateKey, openEmbedded } from '../../server/deployment.js';
+import {
+  initDeployment,
+  loadConfigFile,
+  loadIssuerPrivateKey,
+  openEmbedded,
+} from '../../server/deployment.js';
 import { issueToken } from '../../services/access/tokens.js';
 import { action, globalOptions } from '../common.js';
 
@@ -15,6 +20,12 @@ export function register(program: Command): void {
       action(async (opts: { port?: string; host?: string }, command: Command) => {
         const options = globalOptions(command);
         const config = await loadConfigFile(options.config);
+        const init = await initDeployment({ config, dataDir: options.data, env: process.env });
+        if (init.masterKey.generated) {
+          process.stderr.write(
+            `warning: generated a new master key in ${options.data}/master.key (mode 0600); set DOMICILE_MASTER_KEY in production\n`,
+          );
+        }
         const embedded = await openEmbedded({
           config,
           dataDir: options.data,

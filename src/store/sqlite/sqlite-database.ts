@@ -30,6 +30,13 @@ export interface OpenSqliteDatabaseOptions {
   readonly busyTimeoutMs: number;
   /** Context for error messages, e.g. ``region `oci-us-ashburn`: sqlite store``. */
   readonly context: string;
+  /**
+   * How commits reach the disk. `commit` (default): SQLite fsyncs the write-ahead log inside every
+   * commit. `group`: commits only write the log, and every write goes through a `WriteBatcher`
+   * with `syncFile`, which fsyncs it off the event loop before acknowledging — same durability,
+   * one fsync for all the commits of a moment, and the event loop never waits on the disk.
+   */
+  readonly durability?: 'commit' | 'group';
 }
 
 /** Default wait for a lock held by another connection to the same file. */
@@ -47,7 +54,7 @@ export function openSqliteDatabase(options: OpenSqliteDatabaseOptions): Database
   try {
     createPrivateFile(options.file);
     db = new Database(options.file, { timeout: options.busyTimeoutMs });
-    configure(db, options.context);
+    configure(db, options.context, options.durability ?? 'commit');
     applyMigrations(db, options.component, options.migrations, options.context);
     return db;
   } catch (err) {
@@ -71,7 +78,7 @@ function createPrivateFile(file: string): void {
   }
 }
 
-function configure(db: Database.Database, context: string): void {
+function configure(db: Database.Database, context: string, durability: 'commit' | 'group'): void {
   // Write-ahead logging: readers do not block the writer, and a commit is one append to the log.
   const journalMode = db.pragma('journal_mode = WAL', { simple: true });
   if (journalMode !== 'wal') {
@@ -81,8 +88,9 @@ function configure(db: Database.Database, context: string): void {
     );
   }
   // FULL syncs the log on every commit, so an acknowledged write survives a process kill and a
-  // power loss (NORMAL, the usual WAL choice, may lose the last commits on power loss).
-  db.pragma('synchronous = FULL');
+  // power loss. NORMAL leaves that sync to the caller: only with a WriteBatcher that fsyncs the
+  // log before it acknowledges (SQLite still syncs around checkpoints itself).
+  db.pragma(durability === 'group' ? 'synchronous = NORMAL' : 'synchronous = FULL');
   // On macOS a plain fsync leaves data in the drive cache; F_FULLFSYNC flushes it. No-op elsewhere.
   db.pragma('fullfsync = ON');
   // INVARIANT: E1 — deleted rows are overwritten with zeros in the file, not just unlinked, so an
@@ -184,21 +192,38 @@ interface PendingWrite {
   readonly reject: (error: unknown) => void;
 }
 
+/** Options of a `WriteBatcher`. */
+export interface WriteBatcherOptions {
+  /**
+   * The write-ahead log file (`<db>-wal`) to fsync before acknowledging, for a database opened
+   * with `durability: 'group'`. Without it, commits are durable by themselves (`synchronous = FULL`).
+   */
+  readonly syncFile?: string;
+}
+
 /**
  * Group commit: writes queued in the same turn of the event loop run in one transaction, so
- * concurrent requests share one fsync instead of paying one each. Each write runs in its own
- * savepoint: one that throws is rolled back alone and rejects alone; the others commit. Every
- * promise settles only after the transaction holding its write is durable (or failed).
+ * concurrent requests share one commit instead of paying one each. Each write runs in its own
+ * savepoint: one that throws is rolled back alone and rejects alone; the others commit.
+ *
+ * With `syncFile`, the fsync that makes commits durable runs on libuv's thread pool, not on the
+ * event loop, and one fsync covers every commit made before it started. Every promise settles
+ * only once the transaction holding its write is durable (or failed).
  */
 export class WriteBatcher {
   readonly #db: Database.Database;
   readonly #context: string;
+  readonly #syncFile: string | undefined;
   #queue: PendingWrite[] = [];
   #scheduled = false;
+  #handle: Promise<fs.promises.FileHandle> | undefined;
+  #syncRunning: Promise<void> | undefined;
+  #syncNext: Promise<void> | undefined;
 
-  constructor(db: Database.Database, context: string) {
+  constructor(db: Database.Database, context: string, options: WriteBatcherOptions = {}) {
     this.#db = db;
     this.#context = context;
+    this.#syncFile = options.syncFile;
   }
 
   /** Queues `work` (synchronous SQLite statements) for the next group commit. */
@@ -218,6 +243,13 @@ export class WriteBatcher {
         setImmediate(() => this.#flush());
       }
     });
+  }
+
+  /** Closes the handle used for fsync (the database itself is closed by its owner). */
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
   }
 
   #flush(): void {
@@ -243,11 +275,58 @@ export class WriteBatcher {
       for (const pending of batch) pending.reject(toStoreError(this.#context, pending.operation, error));
       return;
     }
-    batch.forEach((pending, i) => {
-      const outcome = outcomes[i];
-      if (outcome?.ok) pending.resolve(outcome.value);
-      else pending.reject(outcome?.error);
+    const settle = (): void => {
+      batch.forEach((pending, i) => {
+        const outcome = outcomes[i];
+        if (outcome?.ok) pending.resolve(outcome.value);
+        else pending.reject(outcome?.error);
+      });
+    };
+    if (this.#syncFile === undefined) {
+      settle();
+      return;
+    }
+    this.#durable().then(settle, (error: unknown) => {
+      // committed but not known to be on disk: not acknowledged
+      for (const pending of batch) pending.reject(toStoreError(this.#context, pending.operation, error));
     });
+  }
+
+  /** Resolves after an fsync of the log that started after this call: it covers every commit so far. */
+  #durable(): Promise<void> {
+    if (this.#syncNext) return this.#syncNext;
+    if (!this.#syncRunning) {
+      this.#syncRunning = this.#fsync().finally(() => {
+        this.#syncRunning = undefined;
+      });
+      return this.#syncRunning;
+    }
+    // an fsync is under way and may have started before our commit: queue exactly one more
+    const next = this.#syncRunning
+      .catch(() => {})
+      .then(() => {
+        this.#syncNext = undefined;
+        this.#syncRunning = this.#fsync().finally(() => {
+          this.#syncRunning = undefined;
+        });
+        return this.#syncRunning;
+      });
+    this.#syncNext = next;
+    return next;
+  }
+
+  async #fsync(): Promise<void> {
+    if (this.#syncFile === undefined) return;
+    // the log file exists once the first commit is written; its inode stays for the database's life
+    this.#handle ??= fs.promises.open(this.#syncFile, 'r');
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await this.#handle;
+    } catch (error) {
+      this.#handle = undefined;
+      throw error;
+    }
+    await handle.sync();
   }
 }
 

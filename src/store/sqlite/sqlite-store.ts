@@ -179,7 +179,7 @@ export class SqliteRegionStore implements RegionStore {
     this.db = db;
     this.#context = context;
     this.#statements = prepareStatements(db);
-    this.#batcher = new WriteBatcher(db, context);
+    this.#batcher = new WriteBatcher(db, context, { syncFile: `${file}-wal` });
   }
 
   /** See `openSqliteRegionStore`. */
@@ -189,6 +189,7 @@ export class SqliteRegionStore implements RegionStore {
       file: options.file,
       component: REGION_STORE_COMPONENT,
       migrations: REGION_STORE_MIGRATIONS,
+      durability: 'group',
       busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
       context,
     });
@@ -264,6 +265,7 @@ export class SqliteRegionStore implements RegionStore {
 
   async close(): Promise<void> {
     closeGuarded(this.db, this.#context);
+    await this.#batcher.close();
   }
 
   #run<T>(operation: string, work: () => T): T {
