@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // one throwaway PostgreSQL server for the run (its URL reaches tests through `inject`)
+    globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -1,6 +1,6 @@
 /**
- * The conformance suites every store adapter runs: the contract of `RegionStore` and
- * `SubjectDirectory` as Vitest blocks. An adapter's test file calls them with a function that
+ * The conformance suites every store adapter runs: the contract of `RegionStore`,
+ * `SubjectDirectory` and `IndexedLogStorage` as Vitest blocks. An adapter's test file calls them with a function that
  * opens a fresh, empty instance; each test gets its own.
  *
  * @example
@@ -12,7 +12,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomicileError } from '../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, SubjectId } from '../domain/ids.js';
-import type { RegionStore, StoredRecord, SubjectDirectory } from './region-store.js';
+import { openCheckpoint } from '../tlog/checkpoint.js';
+import { type LogState, type StoredTile, TransparencyLog } from '../tlog/log.js';
+import { hashLeaf, rootFromLeafHashes, verifyInclusion } from '../tlog/merkle.js';
+import { generateEd25519Key, newEd25519Signer, newEd25519Verifier } from '../tlog/note.js';
+import type { IndexedLogStorage, RegionStore, StoredRecord, SubjectDirectory } from './region-store.js';
 
 /** A freshly opened, empty store and how to dispose of it (close, drop files or schema). */
 export interface RegionStoreFixture {
@@ -24,6 +28,24 @@ export interface RegionStoreFixture {
 export interface SubjectDirectoryFixture {
   readonly directory: SubjectDirectory;
   readonly cleanup: () => Promise<void>;
+}
+
+/** A freshly opened, empty log storage and how to open it again and dispose of it. */
+export interface LogStorageFixture {
+  readonly storage: IndexedLogStorage;
+  /**
+   * Opens the same log again through a new instance (a new connection or file handle), as a
+   * restarted node would; with the same `lookupKey`.
+   */
+  readonly reopen: () => Promise<IndexedLogStorage>;
+  /** Closes everything `open` and `reopen` opened and drops the data. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/** What the log storage suite asks of `open`. */
+export interface LogStorageFixtureOptions {
+  /** The lookup key of an entry, indexed in the transaction of its append. */
+  readonly lookupKey: (entry: Uint8Array) => string | undefined;
 }
 
 const US = 'US' as JurisdictionId;
@@ -576,6 +598,365 @@ export function describeSubjectDirectoryConformance(
       it('accepts a second close', async () => {
         await directory.close();
         await expect(directory.close()).resolves.toBeUndefined();
+      });
+    });
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** An entry `subject=<id>;<payload>` (indexed under `<id>`), or `<payload>` alone (not indexed). */
+function logEntry(payload: string, subjectId?: string): Uint8Array {
+  return encoder.encode(subjectId === undefined ? payload : `subject=${subjectId};${payload}`);
+}
+
+function entryLookupKey(entry: Uint8Array): string | undefined {
+  const text = decoder.decode(entry);
+  const match = /^subject=([^;]*);/.exec(text);
+  return match?.[1];
+}
+
+/** `count` hashes of 32 bytes, each byte `fill + i`: a recognisable tile of `count` hashes. */
+function tileBytes(count: number, fill: number): Uint8Array {
+  const bytes = new Uint8Array(count * 32);
+  for (let i = 0; i < count; i++) bytes.fill((fill + i) % 256, i * 32, (i + 1) * 32);
+  return bytes;
+}
+
+function tile(level: number, index: number, hashes: Uint8Array): StoredTile {
+  return { level, index, hashes };
+}
+
+async function settle(promise: Promise<unknown>): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  return promise.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/**
+ * Registers the `IndexedLogStorage` contract tests for one adapter, and a `TransparencyLog`
+ * run over it. `open` must return a new, empty log each time, indexing with `lookupKey`.
+ */
+export function describeLogStorageConformance(
+  name: string,
+  open: (options: LogStorageFixtureOptions) => Promise<LogStorageFixture>,
+): void {
+  describe(`IndexedLogStorage conformance: ${name}`, () => {
+    let fixture: LogStorageFixture;
+    let storage: IndexedLogStorage;
+
+    beforeEach(async () => {
+      fixture = await open({ lookupKey: entryLookupKey });
+      storage = fixture.storage;
+    });
+
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    describe('when the log is new', () => {
+      it('is empty, with no checkpoint and no tiles', async () => {
+        expect(await storage.sequencedSize()).toBe(0);
+        expect(await storage.readState()).toEqual<LogState>({ integratedSize: 0, checkpoint: undefined });
+        expect(await storage.readTile(0, 0)).toBeUndefined();
+        expect(await storage.readEntries(0, 0)).toEqual([]);
+        expect(await storage.lookup('anyone')).toEqual([]);
+      });
+    });
+
+    describe('appendEntries', () => {
+      it('returns consecutive first indices and keeps every entry readable at its index', async () => {
+        const batches = [
+          [logEntry('a0'), logEntry('a1'), logEntry('a2')],
+          [logEntry('b0')],
+          [logEntry('c0'), logEntry('c1')],
+        ];
+        const firsts: number[] = [];
+        for (const batch of batches) firsts.push(await storage.appendEntries(batch));
+        expect(firsts).toEqual([0, 3, 4]);
+        expect(await storage.sequencedSize()).toBe(6);
+        const read = await storage.readEntries(0, 6);
+        expect(read.map((e) => decoder.decode(e))).toEqual(['a0', 'a1', 'a2', 'b0', 'c0', 'c1']);
+        expect((await storage.readEntries(3, 5)).map((e) => decoder.decode(e))).toEqual(['b0', 'c0']);
+      });
+
+      it('keeps bytes exactly: every byte value, an empty entry, the largest entry, a subarray view', async () => {
+        const allBytes = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
+        const largest = Uint8Array.from({ length: 65_535 }, (_, i) => (i * 13) % 256);
+        const backing = Uint8Array.from({ length: 100 }, (_, i) => 255 - i);
+        const view = backing.subarray(10, 20);
+        const entries = [allBytes, new Uint8Array(0), largest, view];
+        expect(await storage.appendEntries(entries)).toBe(0);
+        backing.fill(0);
+        const read = await storage.readEntries(0, entries.length);
+        expect(read.map((e) => e instanceof Uint8Array)).toEqual([true, true, true, true]);
+        expect(read.map((e) => Buffer.from(e).toString('hex'))).toEqual([
+          Buffer.from(allBytes).toString('hex'),
+          '',
+          Buffer.from(largest).toString('hex'),
+          Buffer.from(Uint8Array.from({ length: 10 }, (_, i) => 245 - i)).toString('hex'),
+        ]);
+      });
+
+      describe('when appends race', () => {
+        it('gives each batch its own consecutive indices, with no gap and no overlap', async () => {
+          const batches = Array.from({ length: 12 }, (_, b) =>
+            Array.from({ length: (b % 3) + 1 }, (_, i) => logEntry(`${b}.${i}`)),
+          );
+          const firsts = await Promise.all(batches.map((batch) => storage.appendEntries(batch)));
+          const total = batches.reduce((n, batch) => n + batch.length, 0);
+          expect(await storage.sequencedSize()).toBe(total);
+          const read = (await storage.readEntries(0, total)).map((e) => decoder.decode(e));
+          const expected = new Array<string>(total);
+          batches.forEach((batch, b) => {
+            batch.forEach((entry, i) => {
+              expected[(firsts[b] ?? -1) + i] = decoder.decode(entry);
+            });
+          });
+          expect(read).toEqual(expected);
+        });
+      });
+
+      it('refuses to read entries that are not all sequenced', async () => {
+        await storage.appendEntries([logEntry('only')]);
+        expect((await settle(storage.readEntries(0, 2))).ok).toBe(false);
+        expect((await settle(storage.readEntries(1, 2))).ok).toBe(false);
+      });
+    });
+
+    describe('lookup', () => {
+      it("finds every entry of a key, ascending across batches, and nothing of others' keys", async () => {
+        await storage.appendEntries([logEntry('x', 's1'), logEntry('unindexed'), logEntry('y', 's2')]);
+        await storage.appendEntries([logEntry('z', 's1')]);
+        await storage.appendEntries([logEntry('w', 'S1'), logEntry('v', 's1')]);
+        expect(await storage.lookup('s1')).toEqual([0, 3, 5]);
+        expect(await storage.lookup('s2')).toEqual([2]);
+        expect(await storage.lookup('S1')).toEqual([4]);
+        expect(await storage.lookup('s3')).toEqual([]);
+        expect(await storage.lookup('unindexed')).toEqual([]);
+      });
+
+      it('finds entries indexed by racing appends', async () => {
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            storage.appendEntries([logEntry(`${i}`, i % 2 ? 'odd' : 'even')]),
+          ),
+        );
+        const odd = await storage.lookup('odd');
+        const even = await storage.lookup('even');
+        expect(odd).toHaveLength(5);
+        expect(even).toHaveLength(5);
+        expect([...odd, ...even].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        for (const index of odd) {
+          const [entry] = await storage.readEntries(index, index + 1);
+          expect(entryLookupKey(entry ?? new Uint8Array())).toBe('odd');
+        }
+        expect([...odd].sort((a, b) => a - b)).toEqual(odd);
+      });
+    });
+
+    describe('commitIntegration', () => {
+      it('writes tiles, size and checkpoint together, and replaces a tile by its grown version', async () => {
+        await storage.appendEntries(Array.from({ length: 5 }, (_, i) => logEntry(`${i}`)));
+        await storage.commitIntegration({
+          fromSize: 0,
+          toSize: 2,
+          tiles: [tile(0, 0, tileBytes(2, 1))],
+          checkpoint: 'checkpoint 2\n',
+        });
+        expect(await storage.readState()).toEqual<LogState>({
+          integratedSize: 2,
+          checkpoint: 'checkpoint 2\n',
+        });
+        expect(Array.from((await storage.readTile(0, 0)) ?? [])).toEqual(Array.from(tileBytes(2, 1)));
+
+        await storage.commitIntegration({
+          fromSize: 2,
+          toSize: 5,
+          tiles: [tile(0, 0, tileBytes(5, 1)), tile(1, 0, tileBytes(1, 99))],
+          checkpoint: 'checkpoint 5\n',
+        });
+        expect(await storage.readState()).toEqual<LogState>({
+          integratedSize: 5,
+          checkpoint: 'checkpoint 5\n',
+        });
+        expect(Array.from((await storage.readTile(0, 0)) ?? [])).toEqual(Array.from(tileBytes(5, 1)));
+        expect(Array.from((await storage.readTile(1, 0)) ?? [])).toEqual(Array.from(tileBytes(1, 99)));
+        expect(await storage.readTile(0, 1)).toBeUndefined();
+        expect(await storage.readTile(2, 0)).toBeUndefined();
+      });
+
+      describe('when fromSize is stale', () => {
+        it('rejects and changes nothing: no tile, no size, no checkpoint', async () => {
+          await storage.appendEntries(Array.from({ length: 6 }, (_, i) => logEntry(`${i}`)));
+          await storage.commitIntegration({
+            fromSize: 0,
+            toSize: 3,
+            tiles: [tile(0, 0, tileBytes(3, 10))],
+            checkpoint: 'checkpoint 3\n',
+          });
+          for (const fromSize of [0, 2, 4]) {
+            const outcome = await settle(
+              storage.commitIntegration({
+                fromSize,
+                toSize: 6,
+                tiles: [
+                  tile(0, 0, tileBytes(6, 50)),
+                  tile(0, 1, tileBytes(1, 60)),
+                  tile(1, 0, tileBytes(1, 70)),
+                ],
+                checkpoint: 'stale checkpoint\n',
+              }),
+            );
+            expect(outcome.ok).toBe(false);
+          }
+          expect(await storage.readState()).toEqual<LogState>({
+            integratedSize: 3,
+            checkpoint: 'checkpoint 3\n',
+          });
+          expect(Array.from((await storage.readTile(0, 0)) ?? [])).toEqual(Array.from(tileBytes(3, 10)));
+          expect(await storage.readTile(0, 1)).toBeUndefined();
+          expect(await storage.readTile(1, 0)).toBeUndefined();
+        });
+      });
+
+      describe('when two integrations race from the same size', () => {
+        it('commits exactly one of them, whole', async () => {
+          await storage.appendEntries(Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)));
+          const commits = [1, 2].map((n) => ({
+            fromSize: 0,
+            toSize: 4,
+            tiles: [tile(0, 0, tileBytes(4, n * 40))],
+            checkpoint: `checkpoint ${n}\n`,
+          }));
+          const outcomes = await Promise.all(commits.map((c) => settle(storage.commitIntegration(c))));
+          expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+          const winner = commits[outcomes.findIndex((o) => o.ok)];
+          expect(await storage.readState()).toEqual<LogState>({
+            integratedSize: 4,
+            checkpoint: winner?.checkpoint,
+          });
+          expect(Array.from((await storage.readTile(0, 0)) ?? [])).toEqual(
+            Array.from(winner?.tiles[0]?.hashes ?? []),
+          );
+        });
+      });
+    });
+
+    describe('writeCheckpoint', () => {
+      it('replaces the checkpoint of the current size, and is a no-op once the size moved', async () => {
+        await storage.appendEntries(Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)));
+        await storage.commitIntegration({
+          fromSize: 0,
+          toSize: 2,
+          tiles: [tile(0, 0, tileBytes(2, 0))],
+          checkpoint: 'checkpoint 2\n',
+        });
+        await storage.writeCheckpoint(2, 'checkpoint 2\n— witness cosig\n');
+        expect(await storage.readState()).toEqual<LogState>({
+          integratedSize: 2,
+          checkpoint: 'checkpoint 2\n— witness cosig\n',
+        });
+
+        await storage.commitIntegration({
+          fromSize: 2,
+          toSize: 4,
+          tiles: [tile(0, 0, tileBytes(4, 0))],
+          checkpoint: 'checkpoint 4\n',
+        });
+        await storage.writeCheckpoint(2, 'late cosignature of size 2\n');
+        await storage.writeCheckpoint(5, 'size 5 was never integrated\n');
+        expect(await storage.readState()).toEqual<LogState>({
+          integratedSize: 4,
+          checkpoint: 'checkpoint 4\n',
+        });
+      });
+    });
+
+    describe('under a TransparencyLog', () => {
+      const origin = 'conformance.example.com/log';
+      const key = generateEd25519Key(origin);
+      const verifier = newEd25519Verifier(key.verifierKey);
+
+      const openLog = (over: IndexedLogStorage) =>
+        TransparencyLog.open({
+          storage: over,
+          origin,
+          signer: newEd25519Signer(key.privateKey),
+          integrateIntervalMs: 60_000,
+        });
+
+      /** Opens the checkpoint with the log's key and checks its root against every entry. */
+      async function expectTreeOf(log: TransparencyLog, entries: readonly Uint8Array[]): Promise<void> {
+        const { checkpoint } = openCheckpoint(await log.checkpoint(), [verifier], { origin });
+        expect(checkpoint.size).toBe(BigInt(entries.length));
+        // independent oracle: the root recomputed from the entries, not from the stored tiles
+        expect(Buffer.from(checkpoint.root).toString('hex')).toBe(
+          Buffer.from(rootFromLeafHashes(entries.map(hashLeaf))).toString('hex'),
+        );
+        for (const index of [0, Math.floor(entries.length / 2), entries.length - 1]) {
+          const leaf = entries[index];
+          if (leaf === undefined) continue;
+          const proof = await log.inclusionProof(index, entries.length);
+          expect(() =>
+            verifyInclusion(index, entries.length, hashLeaf(leaf), proof, checkpoint.root),
+          ).not.toThrow();
+        }
+      }
+
+      it('appends, integrates past a full tile, and serves a checkpoint and proofs that verify', async () => {
+        const log = await openLog(storage);
+        const entries = Array.from({ length: 300 }, (_, i) => logEntry(`event ${i}`, `s${i % 7}`));
+        const indices = await Promise.all(entries.map((entry) => log.append(entry)));
+        const inOrder = new Array<Uint8Array>(entries.length);
+        indices.forEach(({ index }, i) => {
+          inOrder[index] = entries[i] ?? new Uint8Array();
+        });
+        expect(indices.map(({ index }) => index).sort((a, b) => a - b)).toEqual(entries.map((_, i) => i));
+        const result = await log.integrate();
+        expect(result.size).toBe(300);
+        await expectTreeOf(log, inOrder);
+        expect(await storage.lookup('s3')).toEqual(
+          inOrder.flatMap((entry, i) => (entryLookupKey(entry) === 's3' ? [i] : [])),
+        );
+        await log.close();
+      });
+
+      it('reopens over a new instance with the same tree, and grows it', async () => {
+        const first = await openLog(storage);
+        const entries = Array.from({ length: 20 }, (_, i) => logEntry(`event ${i}`));
+        for (const entry of entries) await first.append(entry);
+        await first.integrate();
+        const checkpoint = await first.checkpoint();
+        await first.close();
+
+        const reopened = await openLog(await fixture.reopen());
+        expect(await reopened.checkpoint()).toBe(checkpoint);
+        const more = Array.from({ length: 5 }, (_, i) => logEntry(`later ${i}`));
+        for (const entry of more) await reopened.append(entry);
+        await reopened.integrate();
+        await expectTreeOf(reopened, [...entries, ...more]);
+        await reopened.close();
+      });
+
+      it('integrates on open what was sequenced but not integrated (crash recovery)', async () => {
+        const log = await openLog(storage);
+        const integrated = Array.from({ length: 10 }, (_, i) => logEntry(`event ${i}`, 'crash'));
+        for (const entry of integrated) await log.append(entry);
+        await log.integrate();
+        await log.close();
+        // the node sequenced these, then died before integrating them
+        const orphans = Array.from({ length: 7 }, (_, i) => logEntry(`orphan ${i}`, 'crash'));
+        expect(await storage.appendEntries(orphans)).toBe(10);
+        expect((await storage.readState()).integratedSize).toBe(10);
+
+        const recovered = await openLog(await fixture.reopen());
+        expect(await recovered.size()).toBe(17);
+        await expectTreeOf(recovered, [...integrated, ...orphans]);
+        expect(await storage.lookup('crash')).toEqual(Array.from({ length: 17 }, (_, i) => i));
+        await recovered.close();
       });
     });
   });

@@ -1,0 +1,94 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
+import type { RegionId } from '../../domain/ids.js';
+import { describeLogStorageConformance } from '../conformance.js';
+import { openPostgresLogStorage, TLOG_COMPONENT } from './postgres-log-storage.js';
+import {
+  openPostgresRegionStore,
+  type PostgresRegionStore,
+  REGION_STORE_COMPONENT,
+} from './postgres-store.js';
+
+const url = postgresUrl();
+const admin = new pg.Pool({ connectionString: url, max: 2 });
+afterAll(() => admin.end());
+
+const regionId = 'oci-us-ashburn' as RegionId;
+const encoder = new TextEncoder();
+
+async function dropSchema(schema: string): Promise<void> {
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+
+describeLogStorageConformance('postgres', async ({ lookupKey }) => {
+  const schema = newSchemaName('log');
+  const stores: PostgresRegionStore[] = [];
+  const openStorage = async () => {
+    const store = await openPostgresRegionStore({ regionId, url, schema });
+    stores.push(store);
+    return openPostgresLogStorage(store, 'US', { lookupKey });
+  };
+  return {
+    storage: await openStorage(),
+    reopen: openStorage,
+    cleanup: async () => {
+      for (const store of stores) await store.close();
+      await dropSchema(schema);
+    },
+  };
+});
+
+describe('openPostgresLogStorage', () => {
+  it("records the log tables' migration next to the store's", async () => {
+    const schema = newSchemaName('log');
+    const store = await openPostgresRegionStore({ regionId, url, schema });
+    await openPostgresLogStorage(store, 'US');
+    await openPostgresLogStorage(store, 'EU');
+    const { rows } = await admin.query(
+      `SELECT component, version FROM "${schema}".schema_migrations ORDER BY 1`,
+    );
+    expect(rows).toEqual([
+      { component: REGION_STORE_COMPONENT, version: 1 },
+      { component: TLOG_COMPONENT, version: 1 },
+    ]);
+    await store.close();
+    await dropSchema(schema);
+  });
+
+  it('keeps the logs of two jurisdictions in one schema apart', async () => {
+    const schema = newSchemaName('log');
+    const store = await openPostgresRegionStore({ regionId, url, schema });
+    const key = (entry: Uint8Array) => new TextDecoder().decode(entry).split(':')[0];
+    const us = await openPostgresLogStorage(store, 'US', { lookupKey: key });
+    const eu = await openPostgresLogStorage(store, 'EU', { lookupKey: key });
+    expect(await us.appendEntries([encoder.encode('a:us0'), encoder.encode('a:us1')])).toBe(0);
+    expect(await eu.appendEntries([encoder.encode('a:eu0')])).toBe(0);
+    await us.commitIntegration({ fromSize: 0, toSize: 2, tiles: [], checkpoint: 'us 2\n' });
+    expect(await us.sequencedSize()).toBe(2);
+    expect(await eu.sequencedSize()).toBe(1);
+    expect(await us.lookup('a')).toEqual([0, 1]);
+    expect(await eu.lookup('a')).toEqual([0]);
+    expect(await eu.readState()).toEqual({ integratedSize: 0, checkpoint: undefined });
+    expect(new TextDecoder().decode((await eu.readEntries(0, 1))[0])).toBe('a:eu0');
+    await store.close();
+    await dropSchema(schema);
+  });
+
+  describe('when two nodes append to the same log at once', () => {
+    it('gives them disjoint consecutive indices', async () => {
+      const schema = newSchemaName('log');
+      const stores = await Promise.all([0, 1].map(() => openPostgresRegionStore({ regionId, url, schema })));
+      const storages = await Promise.all(stores.map((store) => openPostgresLogStorage(store, 'US')));
+      const firsts = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          storages[i % 2]?.appendEntries([encoder.encode(`${i}.0`), encoder.encode(`${i}.1`)]),
+        ),
+      );
+      expect(firsts.map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => 2 * i));
+      expect(await storages[0]?.sequencedSize()).toBe(40);
+      for (const store of stores) await store.close();
+      await dropSchema(schema);
+    });
+  });
+});
