@@ -219,11 +219,21 @@ export class WriteBatcher {
   #handle: Promise<fs.promises.FileHandle> | undefined;
   #syncRunning: Promise<void> | undefined;
   #syncNext: Promise<void> | undefined;
+  readonly #commit: (work: () => void) => void;
+  readonly #savepoint: Database.Statement;
+  readonly #release: Database.Statement;
+  readonly #rollbackTo: Database.Statement;
 
   constructor(db: Database.Database, context: string, options: WriteBatcherOptions = {}) {
     this.#db = db;
     this.#context = context;
     this.#syncFile = options.syncFile;
+    // prepared once: a transaction wrapper per write costs more than the write itself
+    const transaction = db.transaction((work: () => void) => work());
+    this.#commit = (work) => transaction.immediate(work);
+    this.#savepoint = db.prepare('SAVEPOINT domicile_write');
+    this.#release = db.prepare('RELEASE domicile_write');
+    this.#rollbackTo = db.prepare('ROLLBACK TO domicile_write');
   }
 
   /** Queues `work` (synchronous SQLite statements) for the next group commit. */
@@ -258,18 +268,20 @@ export class WriteBatcher {
     this.#queue = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
-      this.#db
-        .transaction(() => {
-          for (const pending of batch) {
-            try {
-              // a nested transaction is a savepoint: a failing write is undone alone
-              outcomes.push({ ok: true, value: this.#db.transaction(pending.work)() });
-            } catch (error) {
-              outcomes.push({ ok: false, error: toStoreError(this.#context, pending.operation, error) });
-            }
+      this.#commit(() => {
+        for (const pending of batch) {
+          // a savepoint per write: a failing write is undone alone
+          this.#savepoint.run();
+          try {
+            outcomes.push({ ok: true, value: pending.work() });
+            this.#release.run();
+          } catch (error) {
+            this.#rollbackTo.run();
+            this.#release.run();
+            outcomes.push({ ok: false, error: toStoreError(this.#context, pending.operation, error) });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (error) {
       // the transaction itself failed (closed, busy, disk): nothing of the batch is durable
       for (const pending of batch) pending.reject(toStoreError(this.#context, pending.operation, error));
