@@ -1,7 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDeployment, SG_STEWARD, type TestDeployment, US_STEWARD } from './support/deployment.js';
+import {
+  openTestDeployment,
+  SG_STEWARD,
+  type TestDeployment,
+  US_APP,
+  US_STEWARD,
+} from './support/deployment.js';
 
 let d: TestDeployment;
 beforeAll(async () => {
@@ -136,7 +142,8 @@ describe('records', () => {
     await d.app.inject({
       method: 'PUT',
       url: '/v1/subjects/gina/records/video-1',
-      headers: await d.auth(US_STEWARD),
+      // the shipped policies let only application services write interoperable data
+      headers: await d.auth(US_APP),
       payload: { class: 'interoperable', value: { title: 'cats' } },
     });
     const res = await d.app.inject({

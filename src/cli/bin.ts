@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /** The `domicile` command. Each subcommand lives in `commands/<verb>.ts`; this file only wires them. */
 import { Command } from 'commander';
+import * as access from './commands/access.js';
 import * as audit from './commands/audit.js';
 import * as init from './commands/init.js';
+import * as policy from './commands/policy.js';
 import * as records from './commands/records.js';
 import * as subjects from './commands/subjects.js';
 import * as token from './commands/token.js';
@@ -22,6 +24,8 @@ const program = new Command('domicile')
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.failure);
   });
 
-for (const command of [init, up, token, subjects, records, audit, witness]) command.register(program);
+for (const command of [init, up, token, subjects, records, access, policy, audit, witness]) {
+  command.register(program);
+}
 
 await program.parseAsync(process.argv);

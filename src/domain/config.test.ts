@@ -111,3 +111,51 @@ describe('parseConfig', () => {
     expect(issues.length).toBe(2);
   });
 });
+
+describe('auth.issuers and access', () => {
+  const withAuth = (yaml: string) => `${demo}\n${yaml}\n`;
+
+  it('reads issuers with static keys or a JWKS URL, and the lockbox durations in seconds', () => {
+    const config = parseConfig(
+      withAuth(`auth:
+  issuers:
+    - { issuer: idp, audience: domicile, jwksUrl: "https://idp.example/jwks.json" }
+access:
+  policies: ./my-policies
+  lockbox: { maxDuration: 4h, breakGlassMaxDuration: 30m }`),
+      'domicile.yaml',
+    );
+    expect(config.auth.issuer).toBe('domicile.local');
+    expect(config.auth.issuers[0]).toMatchObject({ issuer: 'idp', claims: { id: 'sub', country: 'loc' } });
+    expect(config.access).toMatchObject({
+      policies: './my-policies',
+      lockbox: {
+        maxDuration: 14_400,
+        breakGlassMaxDuration: 1800,
+        pendingExpiry: 43_200,
+        reviewWithin: 86_400,
+      },
+    });
+  });
+
+  it.each([
+    [
+      'an issuer with both keys and a JWKS URL',
+      `auth:\n  issuers:\n    - { issuer: idp, audience: a, jwksUrl: "https://x/j", keys: [{ alg: ES256, pem: "-----BEGIN PUBLIC KEY-----" }] }`,
+    ],
+    [
+      'the deployment’s own issuer again',
+      'auth:\n  issuers:\n    - { issuer: domicile.local, audience: a, jwksUrl: "https://x/j" }',
+    ],
+    [
+      'an HMAC algorithm',
+      'auth:\n  issuers:\n    - { issuer: idp, audience: a, jwksUrl: "https://x/j", algorithms: [HS256] }',
+    ],
+    [
+      'a break-glass maximum above the maximum',
+      'access:\n  lockbox: { maxDuration: 1h, breakGlassMaxDuration: 2h }',
+    ],
+  ])('refuses %s', (_name, yaml) => {
+    expect(issuesOf(withAuth(yaml)).length).toBeGreaterThan(0);
+  });
+});

@@ -74,9 +74,104 @@ const ServerSchema = z.strictObject({
     .default(1024 * 1024),
 });
 
+/** `90s`, `15m`, `8h`, `1d` → seconds. */
+const DURATION = z
+  .string()
+  .regex(/^\d{1,6}[smhd]$/, 'expected a duration such as `90s`, `15m`, `8h` or `1d`')
+  .transform((text) => Number(text.slice(0, -1)) * { s: 1, m: 60, h: 3600, d: 86400 }[text.slice(-1) as 's']);
+
+/** Token signature algorithms Domicile accepts (never `none`, never a shared-secret HMAC). */
+export const TOKEN_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
+export type TokenAlgorithm = (typeof TOKEN_ALGORITHMS)[number];
+
+/** A static public key of an issuer: PEM (SPKI) or a JWK, with the algorithm it signs with. */
+const IssuerKeySchema = z
+  .strictObject({
+    alg: z.enum(TOKEN_ALGORITHMS),
+    kid: z.string().min(1).max(256).optional(),
+    pem: z
+      .string()
+      .regex(/-----BEGIN PUBLIC KEY-----/, 'expected an SPKI PEM public key')
+      .optional(),
+    jwk: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((k) => (k.pem === undefined) !== (k.jwk === undefined), 'give exactly one of `pem` and `jwk`');
+
+/** Which claim carries which principal attribute. */
+const ClaimNamesSchema = z.strictObject({
+  id: z.string().min(1).default('sub'),
+  type: z.string().min(1).default('ptype'),
+  department: z.string().min(1).default('dept'),
+  roles: z.string().min(1).default('roles'),
+  country: z.string().min(1).default('loc'),
+  mfa: z.string().min(1).default('mfa'),
+  jurisdiction: z.string().min(1).default('jur'),
+});
+
+const DEFAULT_CLAIMS = {
+  id: 'sub',
+  type: 'ptype',
+  department: 'dept',
+  roles: 'roles',
+  country: 'loc',
+  mfa: 'mfa',
+  jurisdiction: 'jur',
+} as const;
+
+/** An identity provider whose tokens are accepted, by static keys or a JWKS URL. */
+const IssuerSchema = z
+  .strictObject({
+    issuer: z.string().min(1),
+    audience: z.string().min(1),
+    keys: z.array(IssuerKeySchema).min(1).optional(),
+    jwksUrl: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, 'expected an http(s) URL')
+      .optional(),
+    /** Accepted algorithms of a JWKS issuer (static keys name theirs); default all of TOKEN_ALGORITHMS. */
+    algorithms: z.array(z.enum(TOKEN_ALGORITHMS)).min(1).optional(),
+    claims: ClaimNamesSchema.default(DEFAULT_CLAIMS),
+    /** Principal type when the type claim is absent (an IdP that issues only employee tokens). */
+    defaultType: z.enum(['employee', 'service']).optional(),
+  })
+  .refine(
+    (i) => (i.keys === undefined) !== (i.jwksUrl === undefined),
+    'give exactly one of `keys` and `jwksUrl`',
+  );
+
 const AuthSchema = z.strictObject({
+  /** The deployment's own EdDSA issuer (key pair from `domicile init`): always trusted. */
   issuer: z.string().min(1).default('domicile.local'),
   audience: z.string().min(1).default('domicile'),
+  /** Further trusted issuers. */
+  issuers: z.array(IssuerSchema).default([]),
+  /** Verified tokens kept in memory. */
+  tokenCacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+});
+
+const LockboxSchema = z.strictObject({
+  /** Longest grant an approved request may give. */
+  maxDuration: DURATION.default(8 * 3600),
+  /** A pending request nobody acts on expires after this. */
+  pendingExpiry: DURATION.default(12 * 3600),
+  /** Longest break-glass grant. */
+  breakGlassMaxDuration: DURATION.default(3600),
+  /** A break-glass grant must be reviewed within this. */
+  reviewWithin: DURATION.default(24 * 3600),
+  /** How often expiries and overdue reviews are swept into the log. */
+  sweepIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+});
+
+const AccessSchema = z.strictObject({
+  /** Folder of `schema.cedarschema` and `*.cedar` (relative to the configuration file); default: shipped. */
+  policies: z.string().min(1).optional(),
+  lockbox: LockboxSchema.default({
+    maxDuration: 8 * 3600,
+    pendingExpiry: 12 * 3600,
+    breakGlassMaxDuration: 3600,
+    reviewWithin: 24 * 3600,
+    sweepIntervalMs: 60_000,
+  }),
 });
 
 const WitnessSchema = z.strictObject({
@@ -99,8 +194,22 @@ const ConfigSchema = z.strictObject({
   jurisdictions: z.array(JurisdictionSchema).min(1),
   classes: z.array(ClassSchema).min(1),
   server: ServerSchema.default({ port: 8080, host: '127.0.0.1', bodyLimit: 1024 * 1024 }),
-  auth: AuthSchema.default({ issuer: 'domicile.local', audience: 'domicile' }),
+  auth: AuthSchema.default({
+    issuer: 'domicile.local',
+    audience: 'domicile',
+    issuers: [],
+    tokenCacheSize: 10_000,
+  }),
   audit: AuditSchema.default({ integrateIntervalMs: 1000, witnesses: [] }),
+  access: AccessSchema.default({
+    lockbox: {
+      maxDuration: 8 * 3600,
+      pendingExpiry: 12 * 3600,
+      breakGlassMaxDuration: 3600,
+      reviewWithin: 24 * 3600,
+      sweepIntervalMs: 60_000,
+    },
+  }),
 });
 
 type RawConfig = z.infer<typeof ConfigSchema>;
@@ -142,10 +251,62 @@ export interface Config {
   readonly jurisdictions: ReadonlyMap<JurisdictionId, Jurisdiction>;
   readonly classes: ReadonlyMap<ClassId, DataClass>;
   readonly server: { readonly port: number; readonly host: string; readonly bodyLimit: number };
-  readonly auth: { readonly issuer: string; readonly audience: string };
+  readonly auth: AuthConfig;
+  readonly access: AccessConfig;
   readonly audit: {
     readonly integrateIntervalMs: number;
     readonly witnesses: readonly { readonly url: string; readonly key: string }[];
+  };
+}
+
+/** Claim names of the principal attributes. */
+export interface ClaimNames {
+  readonly id: string;
+  readonly type: string;
+  readonly department: string;
+  readonly roles: string;
+  readonly country: string;
+  readonly mfa: string;
+  readonly jurisdiction: string;
+}
+
+/** A static public key of a trusted issuer. */
+export interface IssuerKeyConfig {
+  readonly alg: TokenAlgorithm;
+  readonly kid?: string | undefined;
+  readonly pem?: string | undefined;
+  readonly jwk?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** A trusted token issuer besides the deployment's own. */
+export interface IssuerConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly keys?: readonly IssuerKeyConfig[] | undefined;
+  readonly jwksUrl?: string | undefined;
+  readonly algorithms?: readonly TokenAlgorithm[] | undefined;
+  readonly claims: ClaimNames;
+  readonly defaultType?: 'employee' | 'service' | undefined;
+}
+
+/** Who may present tokens. */
+export interface AuthConfig {
+  /** The deployment's own issuer (EdDSA key from `domicile init`). */
+  readonly issuer: string;
+  readonly audience: string;
+  readonly issuers: readonly IssuerConfig[];
+  readonly tokenCacheSize: number;
+}
+
+/** Access control: the policy folder and the lockbox's limits (durations in seconds). */
+export interface AccessConfig {
+  readonly policies?: string | undefined;
+  readonly lockbox: {
+    readonly maxDuration: number;
+    readonly pendingExpiry: number;
+    readonly breakGlassMaxDuration: number;
+    readonly reviewWithin: number;
+    readonly sweepIntervalMs: number;
   };
 }
 
@@ -269,6 +430,22 @@ function checkTopology(
       }
     });
   });
+  const issuers = new Set([raw.auth.issuer]);
+  raw.auth.issuers.forEach((i, k) => {
+    if (issuers.has(i.issuer)) {
+      add(
+        ['auth', 'issuers', k, 'issuer'],
+        i.issuer === raw.auth.issuer
+          ? `issuer \`${i.issuer}\` is the deployment's own issuer`
+          : `duplicate issuer \`${i.issuer}\``,
+      );
+    }
+    issuers.add(i.issuer);
+  });
+  const lockbox = raw.access.lockbox;
+  if (lockbox.breakGlassMaxDuration > lockbox.maxDuration) {
+    add(['access', 'lockbox', 'breakGlassMaxDuration'], 'must not exceed `maxDuration`');
+  }
   const classIds = new Set(raw.classes.map((c) => c.id));
   for (const required of ['protected', 'interoperable', 'deidentified']) {
     if (!classIds.has(required)) add(['classes'], `missing data class \`${required}\``);
@@ -308,6 +485,7 @@ function buildConfig(raw: RawConfig, file: string, sha256: string): Config {
     classes,
     server: raw.server,
     auth: raw.auth,
+    access: raw.access,
     audit: raw.audit,
   };
 }

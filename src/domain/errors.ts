@@ -27,6 +27,11 @@ export const ERROR_CATALOG = {
     status: 403,
     description: 'the region may not hold or receive this data (residency rule R1 or transfer rule T1)',
   },
+  DOMICILE_ERR_PEER_FORBIDDEN: {
+    status: 403,
+    description:
+      'a region node refused the caller’s client certificate: not a gateway or region certificate of this deployment, or a region certificate on a gateway-only route',
+  },
   DOMICILE_ERR_SUBJECT_NOT_FOUND: { status: 404, description: 'no such subject' },
   DOMICILE_ERR_RECORD_NOT_FOUND: { status: 404, description: 'no such record' },
   DOMICILE_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
@@ -34,9 +39,28 @@ export const ERROR_CATALOG = {
     status: 409,
     description: 'the subject is registered in another jurisdiction',
   },
+  DOMICILE_ERR_STATE_CONFLICT: {
+    status: 409,
+    description:
+      'the access request or policy set is not in a state that allows this step (already decided, expired, revoked or active)',
+  },
   DOMICILE_ERR_PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds the configured limit' },
   DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not JSON' },
   DOMICILE_ERR_UNKNOWN_JURISDICTION: { status: 422, description: 'the jurisdiction is not configured' },
+  DOMICILE_ERR_ACCESS_REQUEST_INVALID: {
+    status: 422,
+    description:
+      'the access request is out of bounds (duration over the maximum, unknown class, break-glass without MFA)',
+  },
+  DOMICILE_ERR_POLICY_INVALID: {
+    status: 422,
+    description:
+      'a Cedar schema or policy does not parse or validate; the message carries Cedar’s (CLI exit code 3)',
+  },
+  DOMICILE_ERR_POLICY_DUPLICATE_ID: {
+    status: 422,
+    description: 'two policies share an `@id`, or a policy has none (CLI exit code 3)',
+  },
   DOMICILE_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
   DOMICILE_ERR_REGION_UNAVAILABLE: {
     status: 503,
@@ -54,11 +78,20 @@ export const ERROR_CATALOG = {
     status: 503,
     description: 'the audit entry could not be made durable, so the operation was not performed',
   },
+  DOMICILE_ERR_PEER_IDENTITY: {
+    status: 503,
+    description:
+      'mutual TLS with a region node failed: its certificate is not of the deployment CA, is expired, or names another region than expected; or it refused ours',
+  },
   DOMICILE_ERR_INTEGRITY: {
     status: 500,
     description: 'stored ciphertext failed authentication (tampered, moved or keys destroyed)',
   },
   DOMICILE_ERR_INTERNAL: { status: 500, description: 'an unexpected error; details are in the operator log' },
+  DOMICILE_ERR_POLICY_CEDAR: {
+    status: 500,
+    description: 'cedar-wasm failed while preparing a policy set (CLI exit code 3)',
+  },
   DOMICILE_ERR_CONFIG: { status: 500, description: 'the configuration is invalid (CLI exit code 3)' },
   DOMICILE_ERR_USAGE: { status: 400, description: 'a command-line argument is invalid' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Config } from '../domain/config.js';
-import { ERROR_CATALOG } from '../domain/errors.js';
+import { ERROR_CATALOG, isDomicileError } from '../domain/errors.js';
 import { ID_PATTERN, parseRecordKey, parseSubjectId } from '../domain/ids.js';
 import { requireClass } from '../domain/residency.js';
 import type { Principal } from '../services/access/principal.js';
@@ -129,7 +129,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const context = async (request: FastifyRequest): Promise<RequestContext> => {
-    const principal: Principal = await verifier.verifyHeader(request.headers.authorization);
+    let principal: Principal;
+    try {
+      principal = await verifier.verifyHeader(request.headers.authorization);
+    } catch (error) {
+      if (isDomicileError(error, 'DOMICILE_ERR_UNAUTHENTICATED')) {
+        // never the token: only why it was refused
+        request.log.warn({ reason: error.message }, 'bearer token refused');
+        const { subjectId } = request.params as { subjectId?: string };
+        if (subjectId !== undefined) {
+          await vault.recordAuthenticationFailure(request.id, parseSubjectId(subjectId), error.message);
+        }
+      }
+      throw error;
+    }
     return { requestId: request.id, principal };
   };
   const served = <T>(request: FastifyRequest, s: Served<T>): T => {

@@ -10,12 +10,13 @@
  * <region>/store.db               the region's records (ciphertext only) and, in a home region, logs
  * <region>/keyring/keyring.db     the region's keyring, apart from the data
  * <region>/logs/<J>/              a jurisdiction's log keys, in its home region
+ * control/control.db              access requests, grants, policy sets and approvals
  * ```
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Keyring } from '../crypto/keyring.js';
 import { openLocalKeyring } from '../crypto/local-keyring.js';
@@ -24,15 +25,25 @@ import { type Config, parseConfig } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
+import { readPolicyDirectory, SHIPPED_POLICY_DIRECTORY } from '../policy/files.js';
 import type { Authorizer } from '../services/access/authorizer.js';
-import { ResidentAuthorizer } from '../services/access/authorizer.js';
-import { generateIssuerKey, TokenVerifier } from '../services/access/tokens.js';
+import { CedarAuthorizer } from '../services/access/cedar-authorizer.js';
+import { Lockbox } from '../services/access/lockbox.js';
+import {
+  type ActivePolicy,
+  type PolicyFiles,
+  PolicyGovernance,
+} from '../services/access/policy-governance.js';
+import { generateIssuerKey, ownIssuer, TokenVerifier, trustedIssuer } from '../services/access/tokens.js';
 import { Router } from '../services/routing/router.js';
 import { RegionNode } from '../services/vault/region-node.js';
 import { VaultService } from '../services/vault/vault.js';
+import type { ControlStore } from '../store/control-store.js';
 import type { RegionStore, SubjectDirectory } from '../store/region-store.js';
+import { openSqliteControlStore } from '../store/sqlite/sqlite-control-store.js';
 import { openSqliteDirectory } from '../store/sqlite/sqlite-directory.js';
 import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
+import { registerAccessRoutes } from './access-routes.js';
 import { buildApp } from './app.js';
 import { type AuditFactory, type AuditLogs, ensureLogKeys, openTransparencyAuditLogs } from './audit-logs.js';
 import { registerLogRoutes } from './log-routes.js';
@@ -56,6 +67,7 @@ export function deploymentPaths(dataDir: string) {
     issuerKey: join(dataDir, 'issuer', 'issuer.key'),
     issuerPub: join(dataDir, 'issuer', 'issuer.pub'),
     directory: join(dataDir, 'directory', 'directory.db'),
+    control: join(dataDir, 'control', 'control.db'),
     store: (region: RegionId) => join(dataDir, region, 'store.db'),
     keyring: (region: RegionId) => join(dataDir, region, 'keyring', 'keyring.db'),
     logKeys: (region: RegionId, jurisdiction: JurisdictionId) => join(dataDir, region, 'logs', jurisdiction),
@@ -177,11 +189,38 @@ export async function loadIssuerPublicKey(dataDir: string): Promise<KeyObject> {
   }
 }
 
+/**
+ * The policy folder of a configuration: `access.policies` (relative to the configuration file),
+ * else the shipped `policies/`.
+ */
+export function policyDirectoryOf(config: Config): string {
+  const configured = config.access.policies;
+  return configured === undefined ? SHIPPED_POLICY_DIRECTORY : resolve(dirname(config.file), configured);
+}
+
+/** Reads a policy folder; `DOMICILE_ERR_CONFIG` when it cannot be read. */
+export async function readPolicyFolder(directory: string): Promise<PolicyFiles> {
+  try {
+    return await readPolicyDirectory(directory);
+  } catch (cause) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `${directory}: cannot read the policy folder (schema.cedarschema and *.cedar)`,
+      { cause },
+    );
+  }
+}
+
 /** Options of `openEmbedded`. */
 export interface EmbeddedOptions extends DeploymentOptions {
   /** How audit logs are opened; default: one transparency log per jurisdiction. */
   readonly audit?: AuditFactory;
+  /** Replaces the default Cedar authorizer (tests, benchmarks). */
   readonly authorizer?: Authorizer;
+  /** The policy folder used when the control store holds no active set; default: `policyDirectoryOf`. */
+  readonly policyDirectory?: string;
+  /** Clock of the lockbox and of policy decisions (epoch ms); tests move it. */
+  readonly now?: () => number;
   readonly logger?: boolean | { level: string };
 }
 
@@ -195,6 +234,11 @@ export interface Embedded {
   readonly directory: SubjectDirectory;
   readonly metrics: Metrics;
   readonly audit: AuditLogs;
+  readonly control: ControlStore;
+  readonly lockbox: Lockbox;
+  readonly governance: PolicyGovernance;
+  /** The policy set in force (swapped on activation). */
+  readonly policies: ActivePolicy;
   close(): Promise<void>;
 }
 
@@ -220,7 +264,24 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     stores,
     onError: (error) => app?.log.warn({ err: error }, 'audit log background work failed'),
   });
-  const authorizer = options.authorizer ?? new ResidentAuthorizer();
+  await mkdir(join(dataDir, 'control'), { recursive: true });
+  const control = openSqliteControlStore({ file: paths.control });
+  const now = options.now ?? Date.now;
+  const { active: policies, source: policySource } = await PolicyGovernance.openActive({
+    config,
+    store: control,
+    folder: () => readPolicyFolder(options.policyDirectory ?? policyDirectoryOf(config)),
+    now,
+  });
+  const lockbox = new Lockbox({ config, store: control, policies, audit: (j) => audit.sink(j), now });
+  const governance = new PolicyGovernance({
+    config,
+    store: control,
+    active: policies,
+    audit: (j) => audit.sink(j),
+    now,
+  });
+  const authorizer = options.authorizer ?? new CedarAuthorizer({ config, policies, grants: lockbox, now });
   const nodes = new Map<RegionId, RegionNode>();
   for (const [regionId, store] of stores) {
     const keyring = keyrings.get(regionId);
@@ -252,13 +313,16 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
       jurisdiction: jurisdiction.id,
       decision: 'info',
       reason: 'configuration loaded',
-      details: { configSha256: config.sha256, regions: [...config.regions.keys()] },
+      policyHash: policies.current().policyHash,
+      details: { configSha256: config.sha256, regions: [...config.regions.keys()], policySource },
     });
   }
   const verifier = new TokenVerifier({
-    publicKey: await loadIssuerPublicKey(dataDir),
-    issuer: config.auth.issuer,
-    audience: config.auth.audience,
+    issuers: [
+      ownIssuer(await loadIssuerPublicKey(dataDir), config.auth.issuer, config.auth.audience),
+      ...config.auth.issuers.map(trustedIssuer),
+    ],
+    cacheSize: config.auth.tokenCacheSize,
   });
   app = await buildApp({
     config,
@@ -266,7 +330,10 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     verifier,
     metrics,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
-    plugins: [(instance) => registerLogRoutes(instance, { config, logs: audit.logs, vault, verifier })],
+    plugins: [
+      (instance) => registerLogRoutes(instance, { config, logs: audit.logs, vault, verifier }),
+      (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
+    ],
     ready: async () => {
       const status: Record<string, 'up' | 'down'> = {};
       for (const [id, node] of nodes) {
@@ -280,6 +347,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
       return status;
     },
   });
+  lockbox.start((error) => app?.log.warn({ err: error }, 'lockbox sweep failed'));
   return {
     config,
     app,
@@ -289,9 +357,15 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     directory,
     metrics,
     audit,
+    control,
+    lockbox,
+    governance,
+    policies,
     async close() {
+      lockbox.stop();
       await app?.close();
       await audit.close();
+      await control.close();
       for (const store of stores.values()) await store.close();
       for (const keyring of keyrings.values()) await keyring.close();
       await directory.close();

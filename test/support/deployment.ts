@@ -7,9 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, parseConfig } from '../../src/domain/config.js';
-import type { RegionId } from '../../src/domain/ids.js';
+import type { JurisdictionId, RegionId } from '../../src/domain/ids.js';
 import { type Embedded, loadIssuerPrivateKey, openEmbedded } from '../../src/server/deployment.js';
 import { issueToken, type PrincipalClaims } from '../../src/services/access/tokens.js';
+import { decodeLogEntry, type LogEntry } from '../../src/services/audit/entry.js';
+import { openSqliteLogStorage } from '../../src/store/sqlite/sqlite-log-storage.js';
+import type { SqliteRegionStore } from '../../src/store/sqlite/sqlite-store.js';
 
 /** The repository root. */
 export const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -33,12 +36,19 @@ export interface TestDeployment extends Embedded {
 
 /** Opens the demo topology in a fresh temporary data folder. */
 export async function openTestDeployment(
-  options: { dataDir?: string; masterKey?: string } = {},
+  options: { dataDir?: string; masterKey?: string; now?: () => number; policyDirectory?: string } = {},
 ): Promise<TestDeployment> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'domicile-test-'));
   const env = { DOMICILE_MASTER_KEY: options.masterKey ?? randomBytes(32).toString('base64') };
   const config = demoConfig();
-  const embedded = await openEmbedded({ config, dataDir, env, logger: false });
+  const embedded = await openEmbedded({
+    config,
+    dataDir,
+    env,
+    logger: false,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.policyDirectory === undefined ? {} : { policyDirectory: options.policyDirectory }),
+  });
   const privateKey = await loadIssuerPrivateKey(dataDir);
   const token = (claims: Partial<PrincipalClaims>, ttlSeconds = 600): Promise<string> =>
     issueToken({
@@ -67,11 +77,28 @@ export async function openTestDeployment(
   };
 }
 
+/** Every entry of a jurisdiction's log, read from its home region's store. */
+export async function logEntries(d: Embedded, jurisdiction: string): Promise<LogEntry[]> {
+  const j = d.config.jurisdictions.get(jurisdiction as JurisdictionId);
+  if (!j) throw new Error(`no jurisdiction ${jurisdiction}`);
+  const storage = openSqliteLogStorage(d.stores.get(j.home) as SqliteRegionStore, j.id);
+  const size = await storage.sequencedSize();
+  return (await storage.readEntries(0, size)).map((e) => decodeLogEntry(e));
+}
+
 /** A US data-security steward located in the US. */
 export const US_STEWARD: Partial<PrincipalClaims> = {
   sub: 'steward-1',
   type: 'employee',
   dept: 'us-data-security',
+  loc: 'US',
+};
+/** A US application service (role `app`): the shipped policies let only applications write interoperable data. */
+export const US_APP: Partial<PrincipalClaims> = {
+  sub: 'us-video-app',
+  type: 'service',
+  roles: ['app'],
+  jur: 'US',
   loc: 'US',
 };
 /** An SG data-protection officer located in Singapore. */

@@ -28,6 +28,7 @@ export function register(program: Command): void {
     .option('--loc <country>', 'ISO country the principal is located in, e.g. US')
     .option('--roles <roles>', 'comma-separated roles, e.g. app,auditor', '')
     .option('--mfa', 'the principal authenticated with MFA', false)
+    .option('--jurisdiction <id>', 'a service’s home jurisdiction, e.g. US')
     .option('--ttl <duration>', 'lifetime, e.g. 15m, 1h, 7d', '1h')
     .action(
       action(
@@ -39,6 +40,7 @@ export function register(program: Command): void {
             loc?: string;
             roles: string;
             mfa: boolean;
+            jurisdiction?: string;
             ttl: string;
           },
           command: Command,
@@ -63,6 +65,7 @@ export function register(program: Command): void {
               ...(opts.loc === undefined ? {} : { loc: opts.loc }),
               roles: opts.roles.split(',').filter((r) => r !== ''),
               mfa: opts.mfa,
+              ...(opts.jurisdiction === undefined ? {} : { jur: opts.jurisdiction }),
             },
           });
           output(options, { token }, () => token);

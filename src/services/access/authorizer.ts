@@ -1,6 +1,7 @@
 /**
  * Authorization behind one interface, so the vault does not care how decisions are made.
- * `ResidentAuthorizer` is the built-in rule set used until a Cedar policy set is configured.
+ * `CedarAuthorizer` (in `cedar-authorizer.ts`) is the default; `ResidentAuthorizer` is the
+ * built-in rule set kept for tests and benchmarks that want decisions without a policy set.
  */
 import type { Jurisdiction } from '../../domain/config.js';
 import type { ClassId, SubjectId } from '../../domain/ids.js';
@@ -27,11 +28,33 @@ export interface AccessDecision {
   readonly reason: string;
   readonly policyHash: string;
   readonly determining: readonly string[];
+  /** Evaluation errors (each made the decision a deny); for the audit log, never for the client. */
+  readonly errors?: readonly string[];
+  /** The lockbox grant that allowed the access, when one did. */
+  readonly grantId?: string;
 }
 
 /** Decides access. Implementations fail closed: any internal error is a deny. */
 export interface Authorizer {
-  decide(request: AccessRequest): AccessDecision;
+  decide(request: AccessRequest): Promise<AccessDecision>;
+}
+
+/** The decision every caller substitutes when an authorizer throws: fail closed. */
+export const EVALUATION_FAILED: AccessDecision = {
+  allowed: false,
+  reason: 'policy evaluation failed',
+  policyHash: 'unknown',
+  determining: [],
+};
+
+/** What of a decision goes into its audit entry's details besides hash and policies: errors, grant. */
+export function auditDetailsOf(decision: AccessDecision): {
+  details?: Record<string, readonly string[] | string>;
+} {
+  const details: Record<string, readonly string[] | string> = {};
+  if (decision.errors !== undefined && decision.errors.length > 0) details.errors = decision.errors;
+  if (decision.grantId !== undefined) details.grantId = decision.grantId;
+  return Object.keys(details).length === 0 ? {} : { details };
 }
 
 const RESIDENT_POLICY_HASH = 'builtin:resident-v1';
@@ -41,7 +64,7 @@ const RESIDENT_POLICY_HASH = 'builtin:resident-v1';
  * global-class (non-personal) records for any authenticated principal; everything else denied.
  */
 export class ResidentAuthorizer implements Authorizer {
-  decide(request: AccessRequest): AccessDecision {
+  async decide(request: AccessRequest): Promise<AccessDecision> {
     const { principal, jurisdiction } = request;
     if (
       request.globalClass &&

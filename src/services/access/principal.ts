@@ -12,6 +12,8 @@ export interface Principal {
   /** ISO country the caller is located in, from the token's `loc` claim. */
   readonly country: string | undefined;
   readonly mfa: boolean;
+  /** A service's home jurisdiction id, from the token's `jur` claim (or the issuer's mapped claim). */
+  readonly jurisdiction?: string | undefined;
 }
 
 /** What the audit log keeps of a principal: no name, no e-mail, only attributes. */

@@ -11,7 +11,13 @@ import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import { assertMayHold, isGlobalClass, replicaRegions, requireJurisdiction } from '../../domain/residency.js';
 import type { RegionStore, StoredRecord } from '../../store/region-store.js';
-import type { AccessDecision, Authorizer, VaultAction } from '../access/authorizer.js';
+import {
+  type AccessDecision,
+  type Authorizer,
+  auditDetailsOf,
+  EVALUATION_FAILED,
+  type VaultAction,
+} from '../access/authorizer.js';
 import { type Principal, summarizePrincipal } from '../access/principal.js';
 import type { AuditSink } from '../audit/audit-event.js';
 
@@ -358,7 +364,7 @@ export class RegionNode implements RegionClient {
     const jurisdiction = requireJurisdiction(config, ref.jurisdiction);
     let decision: AccessDecision;
     try {
-      decision = authorizer.decide({
+      decision = await authorizer.decide({
         principal: ctx.principal,
         action,
         jurisdiction,
@@ -368,12 +374,7 @@ export class RegionNode implements RegionClient {
       });
     } catch {
       // Fail closed: an error while deciding is a deny.
-      decision = {
-        allowed: false,
-        reason: 'policy evaluation failed',
-        policyHash: 'unknown',
-        determining: [],
-      };
+      decision = EVALUATION_FAILED;
     }
     try {
       await this.options.audit(ref.jurisdiction).append({
@@ -389,6 +390,7 @@ export class RegionNode implements RegionClient {
         reason: decision.reason,
         policyHash: decision.policyHash,
         determining: decision.determining,
+        ...auditDetailsOf(decision),
       });
     } catch (cause) {
       if (isDomicileError(cause, 'DOMICILE_ERR_AUDIT_UNAVAILABLE')) throw cause;

@@ -7,7 +7,12 @@ import { DomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import { requireJurisdiction } from '../../domain/residency.js';
 import type { SubjectDirectory } from '../../store/region-store.js';
-import type { Authorizer } from '../access/authorizer.js';
+import {
+  type AccessDecision,
+  type Authorizer,
+  auditDetailsOf,
+  EVALUATION_FAILED,
+} from '../access/authorizer.js';
 import { summarizePrincipal } from '../access/principal.js';
 import type { AuditSink } from '../audit/audit-event.js';
 import type { Router } from '../routing/router.js';
@@ -59,14 +64,20 @@ export class VaultService {
     jurisdictionId: string,
   ): Promise<{ subjectId: SubjectId; jurisdiction: JurisdictionId; created: boolean }> {
     const jurisdiction = requireJurisdiction(this.options.config, jurisdictionId);
-    const decision = this.options.authorizer.decide({
-      principal: ctx.principal,
-      action: 'register',
-      jurisdiction,
-      subjectId,
-      classId: undefined,
-      globalClass: false,
-    });
+    let decision: AccessDecision;
+    try {
+      decision = await this.options.authorizer.decide({
+        principal: ctx.principal,
+        action: 'register',
+        jurisdiction,
+        subjectId,
+        classId: undefined,
+        globalClass: false,
+      });
+    } catch {
+      // Fail closed: an error while deciding is a deny.
+      decision = EVALUATION_FAILED;
+    }
     await this.options.audit(jurisdiction.id).append({
       type: 'subject.register',
       requestId: ctx.requestId,
@@ -77,6 +88,7 @@ export class VaultService {
       reason: decision.reason,
       policyHash: decision.policyHash,
       determining: decision.determining,
+      ...auditDetailsOf(decision),
     });
     if (!decision.allowed) {
       throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${decision.reason}`, {
@@ -91,6 +103,29 @@ export class VaultService {
       );
     }
     return { subjectId, jurisdiction: jurisdiction.id, created: outcome === 'created' };
+  }
+
+  /**
+   * Puts a refused token on the record of the subject's jurisdiction (when the subject exists):
+   * an attempt on someone's data is part of its access log even when it never got as far as
+   * policy. Best effort: the caller is refused whether or not this entry is written.
+   */
+  async recordAuthenticationFailure(requestId: string, subjectId: SubjectId, reason: string): Promise<void> {
+    try {
+      const jurisdiction = await this.options.directory.lookup(subjectId);
+      if (!jurisdiction) return;
+      await this.options.audit(jurisdiction).append({
+        type: 'auth.deny',
+        requestId,
+        principal: null,
+        jurisdiction,
+        subjectId,
+        decision: 'deny',
+        reason,
+      });
+    } catch {
+      // the 401 stands; the operator log has the refusal
+    }
   }
 
   /** The jurisdiction of a registered subject, or `DOMICILE_ERR_SUBJECT_NOT_FOUND`. */

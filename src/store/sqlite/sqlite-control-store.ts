@@ -1,0 +1,281 @@
+/**
+ * The embedded `ControlStore`: access requests, grants, policy sets and approvals in one SQLite
+ * file (`data/control/control.db`), apart from every region's data.
+ *
+ * Subset of the better-sqlite3 API used here (plus what `sqlite-database.ts` declares):
+ *   `db.prepare<Params, Row>(sql)` once per statement at open, then `Statement.run(...).changes`,
+ *   `Statement.get(...)`, `Statement.all(...)`.
+ *
+ * A request is one row: the columns the store filters on, and the whole request as JSON.
+ */
+import type Database from 'better-sqlite3';
+import type {
+  ControlStore,
+  ControlWriteOutcome,
+  PolicyApproval,
+  StoredAccessRequest,
+  StoredPolicySet,
+} from '../control-store.js';
+import {
+  closeGuarded,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  type Migration,
+  openSqliteDatabase,
+  runGuarded,
+  WriteBatcher,
+} from './sqlite-database.js';
+
+/** Options for `openSqliteControlStore`. */
+export interface SqliteControlStoreOptions {
+  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
+  readonly file: string;
+  readonly busyTimeoutMs?: number;
+}
+
+/** Name of the control store's schema in `schema_migrations`. */
+export const CONTROL_STORE_COMPONENT = 'control-store';
+
+/** The control store's schema, oldest step first. Append only: never edit a released step. */
+export const CONTROL_STORE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'create-access-requests-and-policy-sets',
+    sql: `
+      CREATE TABLE access_requests (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        version          INTEGER NOT NULL,
+        requester        TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        grant_expires_at INTEGER,
+        created_at       INTEGER NOT NULL,
+        data             TEXT    NOT NULL
+      ) STRICT;
+      CREATE INDEX access_requests_grants ON access_requests (requester, status, grant_expires_at);
+      CREATE TABLE policy_sets (
+        hash        TEXT    NOT NULL PRIMARY KEY,
+        status      TEXT    NOT NULL,
+        proposed_at INTEGER NOT NULL,
+        data        TEXT    NOT NULL
+      ) STRICT;
+      CREATE TABLE policy_approvals (
+        hash         TEXT    NOT NULL REFERENCES policy_sets (hash),
+        principal_id TEXT    NOT NULL,
+        approved_at  INTEGER NOT NULL,
+        data         TEXT    NOT NULL,
+        PRIMARY KEY (hash, principal_id)
+      ) STRICT;
+    `,
+  },
+];
+
+interface DataRow {
+  readonly data: string;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insertRequest: db.prepare<[string, number, string, string, number | null, number, string]>(
+      `INSERT INTO access_requests (id, version, requester, status, grant_expires_at, created_at, data)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    getRequest: db.prepare<[string], DataRow>('SELECT data FROM access_requests WHERE id = ?'),
+    listRequests: db.prepare<[], DataRow>('SELECT data FROM access_requests ORDER BY created_at DESC, id'),
+    activeGrants: db.prepare<[string, number], DataRow>(
+      `SELECT data FROM access_requests
+        WHERE requester = ? AND status = 'approved' AND grant_expires_at > ? ORDER BY id`,
+    ),
+    updateRequest: db.prepare<[number, string, number | null, string, string, number]>(
+      `UPDATE access_requests SET version = ?, status = ?, grant_expires_at = ?, data = ?
+        WHERE id = ? AND version = ?`,
+    ),
+    insertSet: db.prepare<[string, string, number, string]>(
+      `INSERT INTO policy_sets (hash, status, proposed_at, data) VALUES (?, ?, ?, ?)
+        ON CONFLICT (hash) DO NOTHING`,
+    ),
+    getSet: db.prepare<[string], DataRow>('SELECT data FROM policy_sets WHERE hash = ?'),
+    listSets: db.prepare<[], DataRow>('SELECT data FROM policy_sets ORDER BY proposed_at DESC, hash'),
+    activeSet: db.prepare<[], DataRow>("SELECT data FROM policy_sets WHERE status = 'active'"),
+    setStatus: db.prepare<[string, string, string]>(
+      'UPDATE policy_sets SET status = ?, data = ? WHERE hash = ?',
+    ),
+    insertApproval: db.prepare<[string, string, number, string]>(
+      `INSERT INTO policy_approvals (hash, principal_id, approved_at, data) VALUES (?, ?, ?, ?)
+        ON CONFLICT (hash, principal_id) DO NOTHING`,
+    ),
+    approvals: db.prepare<[string], DataRow>(
+      'SELECT data FROM policy_approvals WHERE hash = ? ORDER BY approved_at, principal_id',
+    ),
+  };
+}
+
+const CONTEXT = 'control store: sqlite';
+
+const parse = <T>(row: DataRow): T => JSON.parse(row.data) as T;
+
+/** The SQLite `ControlStore`; open it with `openSqliteControlStore`. */
+export class SqliteControlStore implements ControlStore {
+  readonly file: string;
+  readonly db: Database.Database;
+  readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #writes: WriteBatcher;
+
+  private constructor(file: string, db: Database.Database) {
+    this.file = file;
+    this.db = db;
+    this.#statements = prepareStatements(db);
+    this.#writes = new WriteBatcher(db, CONTEXT);
+  }
+
+  /** See `openSqliteControlStore`. */
+  static open(options: SqliteControlStoreOptions): SqliteControlStore {
+    const db = openSqliteDatabase({
+      file: options.file,
+      component: CONTROL_STORE_COMPONENT,
+      migrations: CONTROL_STORE_MIGRATIONS,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      context: CONTEXT,
+    });
+    try {
+      return new SqliteControlStore(options.file, db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async insertAccessRequest(request: StoredAccessRequest): Promise<void> {
+    await this.#writes.run('insert access request', () => {
+      this.#statements.insertRequest.run(
+        request.id,
+        request.version,
+        request.requester,
+        request.status,
+        request.grantExpiresAt,
+        request.createdAt,
+        JSON.stringify(request),
+      );
+    });
+  }
+
+  async getAccessRequest(id: string): Promise<StoredAccessRequest | undefined> {
+    return this.#read('get access request', () => {
+      const row = this.#statements.getRequest.get(id);
+      return row ? parse<StoredAccessRequest>(row) : undefined;
+    });
+  }
+
+  async listAccessRequests(): Promise<StoredAccessRequest[]> {
+    return this.#read('list access requests', () =>
+      this.#statements.listRequests.all().map((r) => parse<StoredAccessRequest>(r)),
+    );
+  }
+
+  async activeGrants(grantee: string, nowMs: number): Promise<StoredAccessRequest[]> {
+    return this.#read('active grants', () =>
+      this.#statements.activeGrants.all(grantee, nowMs).map((r) => parse<StoredAccessRequest>(r)),
+    );
+  }
+
+  async updateAccessRequest(next: StoredAccessRequest): Promise<ControlWriteOutcome> {
+    return this.#writes.run('update access request', () =>
+      this.#statements.updateRequest.run(
+        next.version,
+        next.status,
+        next.grantExpiresAt,
+        JSON.stringify(next),
+        next.id,
+        next.version - 1,
+      ).changes === 1
+        ? 'written'
+        : 'conflict',
+    );
+  }
+
+  async insertPolicySet(set: StoredPolicySet): Promise<ControlWriteOutcome> {
+    return this.#writes.run('insert policy set', () =>
+      this.#statements.insertSet.run(set.hash, set.status, set.proposedAt, JSON.stringify(set)).changes === 1
+        ? 'written'
+        : 'conflict',
+    );
+  }
+
+  async getPolicySet(hash: string): Promise<StoredPolicySet | undefined> {
+    return this.#read('get policy set', () => {
+      const row = this.#statements.getSet.get(hash);
+      return row ? parse<StoredPolicySet>(row) : undefined;
+    });
+  }
+
+  async listPolicySets(): Promise<StoredPolicySet[]> {
+    return this.#read('list policy sets', () =>
+      this.#statements.listSets.all().map((r) => parse<StoredPolicySet>(r)),
+    );
+  }
+
+  async activePolicySet(): Promise<StoredPolicySet | undefined> {
+    return this.#read('active policy set', () => {
+      const row = this.#statements.activeSet.get();
+      return row ? parse<StoredPolicySet>(row) : undefined;
+    });
+  }
+
+  async activatePolicySet(hash: string, atMs: number): Promise<void> {
+    await this.#writes.run('activate policy set', () => {
+      const row = this.#statements.getSet.get(hash);
+      if (!row) throw new Error('no such policy set');
+      for (const active of this.#statements.activeSet.all()) {
+        const set = parse<StoredPolicySet>(active);
+        if (set.hash === hash) continue;
+        this.#statements.setStatus.run(
+          'superseded',
+          JSON.stringify({ ...set, status: 'superseded' }),
+          set.hash,
+        );
+      }
+      const set = parse<StoredPolicySet>(row);
+      this.#statements.setStatus.run(
+        'active',
+        JSON.stringify({ ...set, status: 'active', activatedAt: atMs }),
+        hash,
+      );
+    });
+  }
+
+  async insertPolicyApproval(approval: PolicyApproval): Promise<ControlWriteOutcome> {
+    return this.#writes.run('insert policy approval', () =>
+      this.#statements.insertApproval.run(
+        approval.hash,
+        approval.principalId,
+        approval.approvedAt,
+        JSON.stringify(approval),
+      ).changes === 1
+        ? 'written'
+        : 'conflict',
+    );
+  }
+
+  async policyApprovals(hash: string): Promise<PolicyApproval[]> {
+    return this.#read('policy approvals', () =>
+      this.#statements.approvals.all(hash).map((r) => parse<PolicyApproval>(r)),
+    );
+  }
+
+  async close(): Promise<void> {
+    closeGuarded(this.db, CONTEXT);
+  }
+
+  #read<T>(operation: string, work: () => T): T {
+    return runGuarded(this.db, CONTEXT, operation, work);
+  }
+}
+
+/**
+ * Opens (creating when missing) the SQLite control store.
+ *
+ * @example
+ * const control = openSqliteControlStore({ file: 'data/control/control.db' });
+ * const grants = await control.activeGrants('alice', Date.now());
+ */
+export function openSqliteControlStore(options: SqliteControlStoreOptions): SqliteControlStore {
+  return SqliteControlStore.open(options);
+}
