@@ -30,6 +30,13 @@ export interface RecordSummary {
   readonly updatedAt: number;
 }
 
+/** A page of a scan: where to start (exclusive) and how many. */
+export interface ScanOptions {
+  readonly jurisdiction?: JurisdictionId;
+  readonly after?: { readonly subjectId: SubjectId; readonly key: RecordKey };
+  readonly limit: number;
+}
+
 /** Outcome of a conditional write. */
 export type PutOutcome = 'written' | 'conflict';
 
@@ -66,6 +73,13 @@ export interface RegionStore {
 
   /** Deletes every record of the subject; returns how many there were. */
   deleteSubject(subjectId: SubjectId): Promise<number>;
+
+  /**
+   * Records in (subject id, key) order, for backups, migrations and scans: at most `limit`
+   * records after the cursor `after` (exclusive), of one jurisdiction when given. Keyset
+   * pagination, so a scan of millions of records costs the same per page from start to end.
+   */
+  scanRecords(options: ScanOptions): Promise<StoredRecord[]>;
 
   /** How many records of the jurisdiction (all jurisdictions when omitted) the store holds. */
   countRecords(jurisdiction?: JurisdictionId): Promise<number>;

@@ -21,7 +21,7 @@
  */
 import type pg from 'pg';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
-import type { PutOutcome, RecordSummary, RegionStore, StoredRecord } from '../region-store.js';
+import type { PutOutcome, RecordSummary, RegionStore, ScanOptions, StoredRecord } from '../region-store.js';
 import { type Migration, type PostgresAdapterOptions, PostgresDatabase } from './postgres-database.js';
 
 /** Options for `openPostgresRegionStore`. */
@@ -98,6 +98,10 @@ function buildStatements(database: PostgresDatabase) {
     get: `SELECT ${COLUMNS} FROM ${records} WHERE subject_id = $1 AND key = $2`,
     // ORDER BY uses the column's "C" collation: byte order.
     list: `SELECT key, class_id, version, updated_at FROM ${records} WHERE subject_id = $1 ORDER BY key`,
+    // keyset pagination over the primary key; keys compare as bytes (COLLATE "C"), like SQLite
+    scan: `SELECT ${COLUMNS} FROM ${records}
+      WHERE (subject_id, key) > ($1, $2) AND ($3::text IS NULL OR jurisdiction = $3)
+      ORDER BY subject_id, key LIMIT $4`,
     deleteOne: `DELETE FROM ${records} WHERE subject_id = $1 AND key = $2`,
     deleteSubject: `DELETE FROM ${records} WHERE subject_id = $1`,
     countAll: `SELECT count(*) AS n FROM ${records}`,
@@ -199,6 +203,16 @@ export class PostgresRegionStore implements RegionStore {
       version: Number(row.version),
       updatedAt: Number(row.updated_at),
     }));
+  }
+
+  async scanRecords(options: ScanOptions): Promise<StoredRecord[]> {
+    const { rows } = await this.database.query<RecordRow>('scan records', this.#sql.scan, [
+      options.after?.subjectId ?? '',
+      options.after?.key ?? '',
+      options.jurisdiction ?? null,
+      options.limit,
+    ]);
+    return rows.map(toRecord);
   }
 
   async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {

@@ -13,7 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
-import type { PutOutcome, RecordSummary, RegionStore, StoredRecord } from '../region-store.js';
+import type { PutOutcome, RecordSummary, RegionStore, ScanOptions, StoredRecord } from '../region-store.js';
 import {
   closeGuarded,
   DEFAULT_BUSY_TIMEOUT_MS,
@@ -115,6 +115,19 @@ function prepareStatements(db: Database.Database) {
     // order of JavaScript string comparison.
     list: db.prepare<[string], SummaryRow>(
       'SELECT key, class_id, version, updated_at FROM records WHERE subject_id = ? ORDER BY key',
+    ),
+    scan: db.prepare<
+      {
+        readonly jurisdiction: string | null;
+        readonly subjectId: string;
+        readonly key: string;
+        readonly limit: number;
+      },
+      RecordRow
+    >(
+      `SELECT ${COLUMNS} FROM records
+        WHERE (subject_id, key) > (@subjectId, @key) AND (@jurisdiction IS NULL OR jurisdiction = @jurisdiction)
+        ORDER BY subject_id, key LIMIT @limit`,
     ),
     deleteOne: db.prepare<[string, string]>('DELETE FROM records WHERE subject_id = ? AND key = ?'),
     deleteSubject: db.prepare<[string]>('DELETE FROM records WHERE subject_id = ?'),
@@ -233,6 +246,19 @@ export class SqliteRegionStore implements RegionStore {
         version: row.version,
         updatedAt: row.updated_at,
       })),
+    );
+  }
+
+  async scanRecords(options: ScanOptions): Promise<StoredRecord[]> {
+    return this.#run('scan records', () =>
+      this.#statements.scan
+        .all({
+          jurisdiction: options.jurisdiction ?? null,
+          subjectId: options.after?.subjectId ?? '',
+          key: options.after?.key ?? '',
+          limit: options.limit,
+        })
+        .map(toRecord),
     );
   }
 
