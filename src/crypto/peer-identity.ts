@@ -15,9 +15,8 @@
  * callers, the HTTPS region client to check the node it reached.
  */
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
-import { SubjectAlternativeNameExtension, X509Certificate } from '@peculiar/x509';
 import { ID_PATTERN, type RegionId } from '../domain/ids.js';
+import { x509 } from './x509.js';
 
 /** The URI scheme of Domicile identities in certificates. */
 export const IDENTITY_URI_PREFIX = 'domicile:';
@@ -32,11 +31,14 @@ export type PeerIdentity =
   | { readonly kind: 'region'; readonly regionId: RegionId }
   | { readonly kind: 'gateway'; readonly name: string };
 
-/** What identity functions accept: a TLS peer certificate, a Node or @peculiar certificate, PEM or DER. */
+/**
+ * What identity functions accept: a `tls.PeerCertificate` (its `raw` DER), a Node or @peculiar
+ * certificate, PEM or DER.
+ */
 export type CertificateInput =
-  | Pick<PeerCertificate, 'raw'>
+  | { readonly raw?: Uint8Array }
   | NodeX509Certificate
-  | X509Certificate
+  | x509.X509Certificate
   | string
   | Uint8Array;
 
@@ -111,18 +113,18 @@ export function describePeerIdentity(identity: PeerIdentity | undefined): string
 function sanUris(certificate: CertificateInput): string[] {
   const parsed = toCertificate(certificate);
   if (!parsed) return [];
-  const san = parsed.getExtension(SubjectAlternativeNameExtension);
+  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
   if (!san) return [];
   return san.names.items.filter((item) => item.type === 'url').map((item) => item.value);
 }
 
-function toCertificate(certificate: CertificateInput): X509Certificate | undefined {
-  if (certificate instanceof X509Certificate) return certificate;
-  if (certificate instanceof NodeX509Certificate) return new X509Certificate(certificate.raw);
+function toCertificate(certificate: CertificateInput): x509.X509Certificate | undefined {
+  if (certificate instanceof x509.X509Certificate) return certificate;
+  if (certificate instanceof NodeX509Certificate) return new x509.X509Certificate(certificate.raw);
   if (typeof certificate === 'string' || certificate instanceof Uint8Array) {
-    return new X509Certificate(certificate);
+    return new x509.X509Certificate(certificate);
   }
   // a `tls.PeerCertificate` of a connection without a client certificate is `{}`
   const raw: unknown = certificate.raw;
-  return raw instanceof Uint8Array && raw.length > 0 ? new X509Certificate(raw) : undefined;
+  return raw instanceof Uint8Array && raw.length > 0 ? new x509.X509Certificate(raw) : undefined;
 }

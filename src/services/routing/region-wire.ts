@@ -23,6 +23,7 @@ export const REGION_API = {
   eraseSubject: '/internal/v1/subjects/erase',
   purgeSubject: '/internal/v1/subjects/purge',
   receiveReplica: '/internal/v1/replicas',
+  recordVersion: '/internal/v1/records/version',
 } as const;
 
 /** A principal on the wire: `Principal` with absent optional attributes left out. */

@@ -1,0 +1,401 @@
+/**
+ * A region node's internal HTTPS API (`/internal/v1/…`): the `RegionClient` operations of one
+ * region node, for gateways and for other region nodes, over mutual TLS only.
+ *
+ * Who may call (checked in this order, each failing closed):
+ * 1. TLS: a client certificate chaining to the deployment CA, within its validity, with the
+ *    clientAuth usage; anything else never completes the handshake (`requestCert`,
+ *    `rejectUnauthorized`, TLS 1.3 only).
+ * 2. Identity: the certificate's SAN names a gateway (`domicile:gateway:<name>`) or a region
+ *    (`domicile:region:<id>`); else `403 DOMICILE_ERR_PEER_FORBIDDEN`.
+ * 3. Route: gateways call the record and erasure operations; regions call replication, purge and
+ *    record versions only, and only for jurisdictions whose data they may hold themselves; both may ask for health.
+ *
+ * The principal of a record operation travels in the body: the gateway authenticated the bearer
+ * token, and the mTLS channel is what this node trusts. It is still hostile input here and is
+ * validated strictly, and the node evaluates policy on it itself (A1).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import {
+  describePeerIdentity,
+  type PeerIdentity,
+  peerIdentityOf,
+  regionIdOfCertificate,
+} from '../crypto/peer-identity.js';
+import type { Config } from '../domain/config.js';
+import { DomicileError } from '../domain/errors.js';
+import { ID_PATTERN, type JurisdictionId, type RegionId } from '../domain/ids.js';
+import { jurisdictionsHeldBy } from '../domain/residency.js';
+import {
+  decodeContext,
+  decodeRecordRef,
+  decodeReplica,
+  decodeSubjectRef,
+  REGION_API,
+  type WireContext,
+  type WireRecordRef,
+  type WireReplica,
+  type WireSubjectRef,
+} from '../services/routing/region-wire.js';
+import type { RegionClient } from '../services/vault/region-node.js';
+import { installErrorHandlers } from './errors.js';
+import type { TlsMaterial } from './pki.js';
+
+/** The Fastify instance of a region node's internal API. */
+export type RegionApp = FastifyInstance<Server, IncomingMessage, ServerResponse>;
+
+/** Dependencies of a region node's internal API. */
+export interface RegionAppOptions {
+  /** The node served (a `RegionNode`). */
+  readonly node: RegionClient;
+  readonly regionId: RegionId;
+  /** The deployment configuration: which regions may send data of which jurisdiction. */
+  readonly config: Config;
+  /** The deployment CA, and this node's certificate (naming `regionId`) and key, PEM. */
+  readonly tls: TlsMaterial;
+  /** pino options, or false for no logging (tests). */
+  readonly logger?: boolean | { level: string };
+  /** Largest request body in bytes; default 8 MiB (a replica carries base64 ciphertext). */
+  readonly bodyLimit?: number;
+}
+
+type PeerKind = PeerIdentity['kind'];
+
+// Mirrors the checks the token verifier applies to claims (src/services/access/tokens.ts):
+// a principal that could not come out of a verified token cannot come in here either.
+const LABEL = '^[a-z0-9][a-z0-9-]{0,63}$';
+const COUNTRY = '^[A-Z]{2}$';
+const JURISDICTION = '^[A-Z][A-Z0-9]{1,7}$';
+
+const id = { type: 'string', pattern: ID_PATTERN.source } as const;
+const opaque = { type: 'string', minLength: 1, maxLength: 256 } as const;
+const version = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+const epochMs = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const base64 = { type: 'string', maxLength: 64 * 1024 * 1024 } as const;
+const principal = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'roles', 'mfa'],
+  properties: {
+    id,
+    type: { type: 'string', enum: ['employee', 'service'] },
+    department: { type: 'string', pattern: LABEL },
+    roles: { type: 'array', maxItems: 64, items: { type: 'string', pattern: LABEL } },
+    country: { type: 'string', pattern: COUNTRY },
+    mfa: { type: 'boolean' },
+    jurisdiction: { type: 'string', pattern: JURISDICTION },
+  },
+} as const;
+const context = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['requestId', 'principal'],
+  properties: { requestId: id, principal },
+} as const;
+const subjectRef = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subjectId', 'jurisdiction'],
+  properties: { subjectId: id, jurisdiction: id },
+} as const;
+const recordRef = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subjectId', 'jurisdiction', 'key'],
+  properties: { subjectId: id, jurisdiction: id, key: id },
+} as const;
+const withContext = (ref: typeof subjectRef | typeof recordRef) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['context', 'ref'],
+    properties: { context, ref },
+  }) as const;
+const replica = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'record', 'wrappedKey'],
+      properties: {
+        kind: { const: 'sealed' },
+        record: {
+          type: 'object',
+          additionalProperties: false,
+          required: [
+            'subjectId',
+            'jurisdiction',
+            'key',
+            'classId',
+            'version',
+            'ciphertext',
+            'keyId',
+            'updatedAt',
+          ],
+          properties: {
+            subjectId: id,
+            jurisdiction: id,
+            key: id,
+            classId: id,
+            version,
+            ciphertext: base64,
+            keyId: opaque,
+            updatedAt: epochMs,
+          },
+        },
+        wrappedKey: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'kekId', 'wrapped'],
+          properties: { id: opaque, kekId: opaque, wrapped: base64 },
+        },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'ref', 'classId', 'version', 'value', 'updatedAt'],
+      properties: {
+        kind: { const: 'open' },
+        ref: recordRef,
+        classId: id,
+        version,
+        value: base64,
+        updatedAt: epochMs,
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'ref'],
+      properties: { kind: { const: 'delete' }, ref: recordRef },
+    },
+  ],
+} as const;
+
+/**
+ * Builds a region node's internal HTTPS app (not listening).
+ *
+ * @example
+ * const app = await buildRegionApp({ node, regionId, config, tls: await loadRegionTls(dataDir, regionId) });
+ * await app.listen({ host: '0.0.0.0', port: 8443 });
+ */
+export async function buildRegionApp(options: RegionAppOptions): Promise<RegionApp> {
+  const { node, regionId, config } = options;
+  if (node.regionId !== regionId) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `region app for \`${regionId}\` was given the node of \`${node.regionId}\``,
+    );
+  }
+  const named = regionIdOfCertificate(options.tls.cert);
+  if (named !== regionId) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `region \`${regionId}\`: its certificate names ${named === undefined ? 'no region' : `region \`${named}\``}`,
+    );
+  }
+  const app: RegionApp = Fastify({
+    https: {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: options.tls.ca,
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.3',
+    },
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    logController: new LogController({ disableRequestLogging: true }),
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: options.logger === true || options.logger === undefined ? 'info' : options.logger.level,
+            // no bodies: they carry ids, ciphertext and values
+            redact: { paths: ['req.body', 'res.body', '*.value'], censor: '[redacted]' },
+            serializers: {
+              req: (req: FastifyRequest) => ({
+                id: req.id,
+                method: req.method,
+                route: req.routeOptions?.url,
+              }),
+            },
+          },
+  });
+  app.removeContentTypeParser('text/plain');
+  installErrorHandlers(app);
+
+  // the identity of a connection is fixed by its handshake: read it once per socket
+  const identities = new WeakMap<object, PeerIdentity | undefined>();
+  const peerOf = (request: FastifyRequest): PeerIdentity | undefined => {
+    const socket = request.raw.socket as TLSSocket;
+    if (identities.has(socket)) return identities.get(socket);
+    // rejectUnauthorized already refused these; a second look costs nothing
+    const identity = socket.authorized === true ? peerIdentityOf(socket.getPeerCertificate()) : undefined;
+    identities.set(socket, identity);
+    return identity;
+  };
+  const admit =
+    (kinds: readonly PeerKind[]) =>
+    async (request: FastifyRequest): Promise<void> => {
+      const peer = peerOf(request);
+      if (!peer || !kinds.includes(peer.kind)) {
+        throw new DomicileError(
+          'DOMICILE_ERR_PEER_FORBIDDEN',
+          `region \`${regionId}\`: \`${describePeerIdentity(peer)}\` may not call this operation`,
+        );
+      }
+    };
+  // A region sends replicas and purges only of jurisdictions it may hold itself: a compromised
+  // node abroad cannot overwrite or erase another jurisdiction's data here.
+  const assertSenderHolds = (request: FastifyRequest, jurisdiction: string): void => {
+    const peer = peerOf(request);
+    if (peer?.kind !== 'region') return;
+    if (!jurisdictionsHeldBy(config, peer.regionId).includes(jurisdiction as JurisdictionId)) {
+      throw new DomicileError(
+        'DOMICILE_ERR_PEER_FORBIDDEN',
+        `region \`${regionId}\`: region \`${peer.regionId}\` may not send data of jurisdiction \`${jurisdiction}\``,
+      );
+    }
+  };
+  // every request, unknown routes included, first needs a known peer: others learn nothing
+  app.addHook('onRequest', async (request) => {
+    if (!peerOf(request)) {
+      throw new DomicileError(
+        'DOMICILE_ERR_PEER_FORBIDDEN',
+        `region \`${regionId}\`: the client certificate names no gateway or region of this deployment`,
+      );
+    }
+  });
+
+  const gateway = admit(['gateway']);
+  const region = admit(['region']);
+
+  app.get(REGION_API.health, { onRequest: admit(['gateway', 'region']) }, async () => {
+    await node.checkHealth();
+    return { status: 'up', region: regionId };
+  });
+
+  app.post<{ Body: { context: WireContext; ref: WireRecordRef; classId: string; value: unknown } }>(
+    REGION_API.putRecord,
+    {
+      onRequest: gateway,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['context', 'ref', 'classId', 'value'],
+          properties: { context, ref: recordRef, classId: id, value: {} },
+        },
+      },
+    },
+    async (request) => {
+      const { body } = request;
+      return node.putRecord(
+        decodeContext(body.context),
+        decodeRecordRef(body.ref),
+        body.classId as Parameters<RegionClient['putRecord']>[2],
+        body.value,
+      );
+    },
+  );
+
+  app.post<{ Body: { context: WireContext; ref: WireRecordRef } }>(
+    REGION_API.getRecord,
+    { onRequest: gateway, schema: { body: withContext(recordRef) } },
+    async (request) => node.getRecord(decodeContext(request.body.context), decodeRecordRef(request.body.ref)),
+  );
+
+  app.post<{ Body: { context: WireContext; ref: WireSubjectRef } }>(
+    REGION_API.listRecords,
+    { onRequest: gateway, schema: { body: withContext(subjectRef) } },
+    async (request) => ({
+      records: await node.listRecords(
+        decodeContext(request.body.context),
+        decodeSubjectRef(request.body.ref),
+      ),
+    }),
+  );
+
+  app.post<{ Body: { context: WireContext; ref: WireRecordRef } }>(
+    REGION_API.deleteRecord,
+    { onRequest: gateway, schema: { body: withContext(recordRef) } },
+    async (request, reply) => {
+      await node.deleteRecord(decodeContext(request.body.context), decodeRecordRef(request.body.ref));
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Body: { context: WireContext; ref: WireSubjectRef } }>(
+    REGION_API.eraseSubject,
+    { onRequest: gateway, schema: { body: withContext(subjectRef) } },
+    async (request) =>
+      node.eraseSubject(decodeContext(request.body.context), decodeSubjectRef(request.body.ref)),
+  );
+
+  app.post<{ Body: { ref: WireSubjectRef } }>(
+    REGION_API.purgeSubject,
+    {
+      onRequest: region,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['ref'],
+          properties: { ref: subjectRef },
+        },
+      },
+    },
+    async (request) => {
+      assertSenderHolds(request, request.body.ref.jurisdiction);
+      return { records: await node.purgeSubject(decodeSubjectRef(request.body.ref)) };
+    },
+  );
+
+  app.post<{ Body: { ref: WireRecordRef } }>(
+    REGION_API.recordVersion,
+    {
+      onRequest: region,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['ref'],
+          properties: { ref: recordRef },
+        },
+      },
+    },
+    async (request) => {
+      assertSenderHolds(request, request.body.ref.jurisdiction);
+      if (!node.recordVersion) {
+        throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `region \`${regionId}\`: no record versions here`);
+      }
+      return { version: (await node.recordVersion(decodeRecordRef(request.body.ref))) ?? null };
+    },
+  );
+
+  app.post<{ Body: { replica: WireReplica } }>(
+    REGION_API.receiveReplica,
+    {
+      onRequest: region,
+      schema: {
+        body: { type: 'object', additionalProperties: false, required: ['replica'], properties: { replica } },
+      },
+    },
+    async (request, reply) => {
+      const wire = request.body.replica;
+      assertSenderHolds(request, wire.kind === 'sealed' ? wire.record.jurisdiction : wire.ref.jurisdiction);
+      await node.receiveReplica(decodeReplica(wire));
+      return reply.code(204).send();
+    },
+  );
+
+  return app;
+}
