@@ -3,12 +3,17 @@
 import { Command } from 'commander';
 import * as access from './commands/access.js';
 import * as audit from './commands/audit.js';
+import * as backup from './commands/backup.js';
 import * as init from './commands/init.js';
+import * as migrate from './commands/migrate.js';
 import * as policy from './commands/policy.js';
 import * as records from './commands/records.js';
+import * as routing from './commands/routing.js';
 import * as subjects from './commands/subjects.js';
 import * as token from './commands/token.js';
+import * as transfers from './commands/transfers.js';
 import * as up from './commands/up.js';
+import * as wipe from './commands/wipe.js';
 import * as witness from './commands/witness.js';
 import { EXIT } from './common.js';
 
@@ -24,7 +29,22 @@ const program = new Command('domicile')
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.failure);
   });
 
-for (const command of [init, up, token, subjects, records, access, policy, audit, witness]) {
+for (const command of [
+  init,
+  up,
+  token,
+  subjects,
+  records,
+  access,
+  policy,
+  audit,
+  witness,
+  migrate,
+  wipe,
+  routing,
+  backup,
+  transfers,
+]) {
   command.register(program);
 }
 

@@ -40,7 +40,13 @@ export function exitCodeOf(error: unknown): number {
   return EXIT.failure;
 }
 
-const DENIED = new Set(['DOMICILE_ERR_FORBIDDEN', 'DOMICILE_ERR_UNAUTHENTICATED', 'DOMICILE_ERR_RESIDENCY']);
+const DENIED = new Set([
+  'DOMICILE_ERR_FORBIDDEN',
+  'DOMICILE_ERR_UNAUTHENTICATED',
+  'DOMICILE_ERR_RESIDENCY',
+  'DOMICILE_ERR_TRANSFER_PROHIBITED',
+  'DOMICILE_ERR_BACKUP_INVALID',
+]);
 
 /** Prints an error (JSON on stdout with `--json`, else text on stderr) and sets the exit code. */
 export function reportError(options: { json: boolean }, error: unknown): void {

@@ -52,6 +52,17 @@ export interface Keyring {
     create: boolean,
   ): Promise<DataKey | undefined>;
 
+  /**
+   * The DEKs of many subjects at once, created (wrapped, persisted) for those that have none when
+   * `create`, in one transaction: a bulk migration pays one durable write per batch, not per subject.
+   * Subjects without a key (and `create` false) are absent from the map.
+   */
+  subjectKeys(
+    jurisdiction: JurisdictionId,
+    subjectIds: readonly SubjectId[],
+    create: boolean,
+  ): Promise<Map<SubjectId, DataKey>>;
+
   /** The subject's DEK in wrapped form, for replication to another region of the jurisdiction. */
   exportSubjectKey(jurisdiction: JurisdictionId, subjectId: SubjectId): Promise<WrappedKey | undefined>;
 

@@ -377,6 +377,48 @@ class LocalKeyring implements Keyring {
     });
   }
 
+  async subjectKeys(
+    jurisdiction: JurisdictionId,
+    subjectIds: readonly SubjectId[],
+    create: boolean,
+  ): Promise<Map<SubjectId, DataKey>> {
+    this.#requireAllowed(jurisdiction);
+    const found = new Map<SubjectId, DataKey>();
+    const missing: SubjectId[] = [];
+    for (const subjectId of new Set(subjectIds)) {
+      const cached = this.#subjectKeys.get(`${jurisdiction}\0${subjectId}`);
+      if (cached) found.set(subjectId, cached);
+      else missing.push(subjectId);
+    }
+    if (missing.length === 0) return found;
+    return this.#run('reading subject keys', () => {
+      const active = this.#sql.activeKek.get(jurisdiction);
+      for (const subjectId of missing) {
+        const cacheKey = `${jurisdiction}\0${subjectId}`;
+        const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
+        if (row) {
+          found.set(subjectId, this.#unwrapSubjectKey(jurisdiction, subjectId, row, cacheKey));
+          continue;
+        }
+        if (!create) continue;
+        if (!active) throw this.#noKek(jurisdiction);
+        const kek = this.#kek(jurisdiction, active);
+        const id = newKeyId('dek_');
+        const key = randomBytes(KEY_BYTES);
+        const wrapped = wrapKey(
+          kek,
+          { kind: 'subject-key', jurisdiction, subjectId, keyId: id, kekId: active.id },
+          key,
+        );
+        this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
+        const dataKey: DataKey = { id, key };
+        this.#subjectKeys.set(cacheKey, dataKey);
+        found.set(subjectId, dataKey);
+      }
+      return found;
+    });
+  }
+
   async exportSubjectKey(
     jurisdiction: JurisdictionId,
     subjectId: SubjectId,

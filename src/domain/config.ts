@@ -188,6 +188,97 @@ const AuditSchema = z.strictObject({
   witnesses: z.array(WitnessSchema).default([]),
 });
 
+/** Data categories of the bulk thresholds (28 CFR §202.205; `government-related` is §202.222). */
+export const DATA_CATEGORIES = [
+  'human-genomic',
+  'human-omic',
+  'biometric',
+  'precise-geolocation',
+  'health',
+  'financial',
+  'covered-identifiers',
+  'government-related',
+] as const;
+export type DataCategory = (typeof DATA_CATEGORIES)[number];
+
+/**
+ * Shipped bulk thresholds of jurisdiction `US` (`shared/specs/bulk-thresholds.md`): a volume above
+ * the number, per counterparty and category over a rolling 12 months, is bulk.
+ * Government-related data has no threshold: any volume counts.
+ */
+export const US_BULK_THRESHOLDS: Readonly<Record<DataCategory, number>> = {
+  'human-genomic': 100,
+  'human-omic': 1000,
+  biometric: 1000,
+  'precise-geolocation': 1000,
+  health: 10_000,
+  financial: 10_000,
+  'covered-identifiers': 100_000,
+  'government-related': 0,
+};
+
+/**
+ * How an export treats a field (a record key): `direct` identifiers are dropped, quasi-identifiers
+ * kept as they are (`quasi`) or generalised (`range`: numbers to a `width`-wide bucket, `prefix`:
+ * text to its first `keep` characters), `attribute`s kept. A field not listed is dropped.
+ */
+const FieldRuleSchema = z.union([
+  z.enum(['direct', 'quasi', 'attribute']),
+  z.strictObject({ generalise: z.literal('range'), width: z.number().int().min(1) }),
+  z.strictObject({ generalise: z.literal('prefix'), keep: z.number().int().min(0).max(64) }),
+]);
+export type ExportFieldRule = z.infer<typeof FieldRuleSchema>;
+
+/** Shipped field rules of exports. */
+export const DEFAULT_EXPORT_FIELDS: Readonly<Record<string, ExportFieldRule>> = {
+  email: 'direct',
+  name: 'direct',
+  phone: 'direct',
+  address: 'direct',
+  ssn: 'direct',
+  zip: { generalise: 'prefix', keep: 3 },
+  birthYear: { generalise: 'range', width: 10 },
+  age: { generalise: 'range', width: 10 },
+  gender: 'quasi',
+  country: 'quasi',
+  plan: 'attribute',
+};
+
+const TransfersSchema = z.strictObject({
+  /** How often allowed replication volumes are summed into `transfer.replication` log entries. */
+  summaryIntervalMs: z.number().int().min(10).max(3_600_000).default(60_000),
+  /** Per jurisdiction: data category → bulk when more than this many persons within 12 months. */
+  bulkThresholds: z
+    .record(JURISDICTION_ID, z.partialRecord(z.enum(DATA_CATEGORIES), z.number().int().min(0)))
+    .default({ US: { ...US_BULK_THRESHOLDS } }),
+  exports: z
+    .strictObject({
+      /** Smallest group of identical quasi-identifiers an export may contain. */
+      k: z.number().int().min(2).max(1_000_000).default(10),
+      fields: z.record(z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/), FieldRuleSchema).default({
+        ...DEFAULT_EXPORT_FIELDS,
+      }),
+    })
+    .default({ k: 10, fields: { ...DEFAULT_EXPORT_FIELDS } }),
+});
+
+const BackupsSchema = z.strictObject({
+  /** Records per content file of a backup. */
+  chunkRecords: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Scheduled backups run by `domicile up`; none by default. */
+  schedule: z
+    .array(
+      z.strictObject({
+        jurisdiction: JURISDICTION_ID,
+        to: REGION_ID,
+        every: DURATION,
+        /** Backups of this jurisdiction kept in that region; older ones are deleted. */
+        keep: z.number().int().min(1).max(10_000).default(7),
+      }),
+    )
+    .default([]),
+});
+
 const ConfigSchema = z.strictObject({
   version: z.literal(1),
   regions: z.array(RegionSchema).min(1),
@@ -201,6 +292,12 @@ const ConfigSchema = z.strictObject({
     tokenCacheSize: 10_000,
   }),
   audit: AuditSchema.default({ integrateIntervalMs: 1000, witnesses: [] }),
+  transfers: TransfersSchema.default({
+    summaryIntervalMs: 60_000,
+    bulkThresholds: { US: { ...US_BULK_THRESHOLDS } },
+    exports: { k: 10, fields: { ...DEFAULT_EXPORT_FIELDS } },
+  }),
+  backups: BackupsSchema.default({ chunkRecords: 10_000, schedule: [] }),
   access: AccessSchema.default({
     lockbox: {
       maxDuration: 8 * 3600,
@@ -253,10 +350,50 @@ export interface Config {
   readonly server: { readonly port: number; readonly host: string; readonly bodyLimit: number };
   readonly auth: AuthConfig;
   readonly access: AccessConfig;
+  readonly transfers: TransfersConfig;
+  readonly backups: BackupsConfig;
   readonly audit: {
     readonly integrateIntervalMs: number;
     readonly witnesses: readonly { readonly url: string; readonly key: string }[];
   };
+  /**
+   * `<region>/<jurisdiction>` pairs whose legacy copy was wiped (`domicile wipe`): the region is
+   * retired for that jurisdiction and may no longer hold or serve its data. Absent: none.
+   */
+  readonly retiredHoldings?: ReadonlySet<string>;
+}
+
+/** The key of a (region, jurisdiction) pair in `Config.retiredHoldings`. */
+export function holdingKey(region: RegionId, jurisdiction: JurisdictionId): string {
+  return `${region}/${jurisdiction}`;
+}
+
+/** The configuration with regions retired for jurisdictions (as persisted by `domicile wipe`). */
+export function withRetiredHoldings(
+  config: Config,
+  retired: Iterable<{ readonly region: RegionId; readonly jurisdiction: JurisdictionId }>,
+): Config {
+  const keys = new Set(config.retiredHoldings ?? []);
+  for (const r of retired) keys.add(holdingKey(r.region, r.jurisdiction));
+  return { ...config, retiredHoldings: keys };
+}
+
+/** Transfers: replication summaries, bulk thresholds, exports. */
+export interface TransfersConfig {
+  readonly summaryIntervalMs: number;
+  readonly bulkThresholds: Readonly<Record<string, Partial<Record<DataCategory, number>>>>;
+  readonly exports: { readonly k: number; readonly fields: Readonly<Record<string, ExportFieldRule>> };
+}
+
+/** Backups: content file size and the schedule of `domicile up` (`every` in seconds). */
+export interface BackupsConfig {
+  readonly chunkRecords: number;
+  readonly schedule: readonly {
+    readonly jurisdiction: string;
+    readonly to: string;
+    readonly every: number;
+    readonly keep: number;
+  }[];
 }
 
 /** Claim names of the principal attributes. */
@@ -446,6 +583,16 @@ function checkTopology(
   if (lockbox.breakGlassMaxDuration > lockbox.maxDuration) {
     add(['access', 'lockbox', 'breakGlassMaxDuration'], 'must not exceed `maxDuration`');
   }
+  raw.backups.schedule.forEach((b, i) => {
+    const j = raw.jurisdictions.find((x) => x.id === b.jurisdiction);
+    if (!j) add(['backups', 'schedule', i, 'jurisdiction'], `unknown jurisdiction \`${b.jurisdiction}\``);
+    else if (!j.backup.includes(b.to) && !j.countries.includes(regions.get(b.to)?.country ?? '')) {
+      add(['backups', 'schedule', i, 'to'], `region \`${b.to}\` is not a backup region of \`${j.id}\``);
+    }
+  });
+  for (const id of Object.keys(raw.transfers.bulkThresholds)) {
+    if (!jurisdictionIds.has(id)) add(['transfers', 'bulkThresholds', id], `unknown jurisdiction \`${id}\``);
+  }
   const classIds = new Set(raw.classes.map((c) => c.id));
   for (const required of ['protected', 'interoperable', 'deidentified']) {
     if (!classIds.has(required)) add(['classes'], `missing data class \`${required}\``);
@@ -487,5 +634,7 @@ function buildConfig(raw: RawConfig, file: string, sha256: string): Config {
     auth: raw.auth,
     access: raw.access,
     audit: raw.audit,
+    transfers: raw.transfers,
+    backups: raw.backups,
   };
 }

@@ -32,6 +32,11 @@ export const ERROR_CATALOG = {
     description:
       'a region node refused the caller’s client certificate: not a gateway or region certificate of this deployment, or a region certificate on a gateway-only route',
   },
+  DOMICILE_ERR_TRANSFER_PROHIBITED: {
+    status: 403,
+    description:
+      'the export would reach a bulk volume for a counterparty in a country of concern (28 CFR 202.301): refused as prohibited',
+  },
   DOMICILE_ERR_SUBJECT_NOT_FOUND: { status: 404, description: 'no such subject' },
   DOMICILE_ERR_RECORD_NOT_FOUND: { status: 404, description: 'no such record' },
   DOMICILE_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
@@ -43,6 +48,11 @@ export const ERROR_CATALOG = {
     status: 409,
     description:
       'the access request or policy set is not in a state that allows this step (already decided, expired, revoked or active)',
+  },
+  DOMICILE_ERR_MIGRATION_UNVERIFIED: {
+    status: 409,
+    description:
+      'a legacy region may be wiped only after a complete migration out of it passed `domicile migrate verify` (or with `--force --reason`)',
   },
   DOMICILE_ERR_PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds the configured limit' },
   DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not JSON' },
@@ -60,6 +70,15 @@ export const ERROR_CATALOG = {
   DOMICILE_ERR_POLICY_DUPLICATE_ID: {
     status: 422,
     description: 'two policies share an `@id`, or a policy has none (CLI exit code 3)',
+  },
+  DOMICILE_ERR_NOT_ANONYMOUS: {
+    status: 422,
+    description: 'an export has a group of identical quasi-identifiers smaller than k: nothing left',
+  },
+  DOMICILE_ERR_BACKUP_INVALID: {
+    status: 422,
+    description:
+      'a backup’s manifest signature or content does not verify (edited, truncated or foreign) (CLI exit code 2)',
   },
   DOMICILE_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
   DOMICILE_ERR_REGION_UNAVAILABLE: {

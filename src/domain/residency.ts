@@ -3,7 +3,7 @@
  * jurisdiction, in order. Pure functions over the validated configuration; every node and the
  * gateway ask these same questions, so the rule lives in one place.
  */
-import type { Config, Jurisdiction, Region } from './config.js';
+import { type Config, holdingKey, type Jurisdiction, type Region } from './config.js';
 import { DomicileError } from './errors.js';
 import type { ClassId, JurisdictionId, RegionId } from './ids.js';
 
@@ -54,6 +54,7 @@ export function mayHold(
   const dataClass = config.classes.get(classId);
   if (!region || !jurisdiction || !dataClass) return false; // fail closed on anything unknown
   if (region.status === 'retired') return false;
+  if (isRetiredFor(config, regionId, jurisdictionId)) return false;
   if (dataClass.residency === 'global') return true;
   return jurisdiction.countries.includes(region.country);
 }
@@ -83,7 +84,38 @@ export function servingRegions(config: Config, jurisdictionId: JurisdictionId): 
   if (!j) return [];
   return [j.home, ...j.failover].filter((id) => {
     const r = config.regions.get(id);
-    return r !== undefined && r.status === 'active' && j.countries.includes(r.country);
+    return (
+      r !== undefined &&
+      r.status === 'active' &&
+      j.countries.includes(r.country) &&
+      !isRetiredFor(config, id, jurisdictionId)
+    );
+  });
+}
+
+/** True when `domicile wipe` retired the region for the jurisdiction. */
+export function isRetiredFor(config: Config, regionId: RegionId, jurisdictionId: JurisdictionId): boolean {
+  return config.retiredHoldings?.has(holdingKey(regionId, jurisdictionId)) === true;
+}
+
+/**
+ * The jurisdiction's legacy regions that are still being drained (status `draining`, not yet
+ * wiped for it): during a cut-over, reads of data the home region does not hold yet fall back to
+ * them; writes never go there.
+ * INVARIANT R2: legacy regions are validated to be in the jurisdiction's countries, and are
+ * re-checked here, so a fallback never leaves the jurisdiction.
+ */
+export function drainingRegions(config: Config, jurisdictionId: JurisdictionId): RegionId[] {
+  const j = config.jurisdictions.get(jurisdictionId);
+  if (!j) return [];
+  return j.legacy.filter((id) => {
+    const r = config.regions.get(id);
+    return (
+      r !== undefined &&
+      r.status === 'draining' &&
+      j.countries.includes(r.country) &&
+      !isRetiredFor(config, id, jurisdictionId)
+    );
   });
 }
 
@@ -105,6 +137,6 @@ export function jurisdictionsHeldBy(config: Config, regionId: RegionId): Jurisdi
   const region = config.regions.get(regionId);
   if (!region) return [];
   return [...config.jurisdictions.values()]
-    .filter((j) => j.countries.includes(region.country))
+    .filter((j) => j.countries.includes(region.country) && !isRetiredFor(config, regionId, j.id))
     .map((j) => j.id);
 }

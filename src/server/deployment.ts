@@ -21,7 +21,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Keyring } from '../crypto/keyring.js';
 import { openLocalKeyring } from '../crypto/local-keyring.js';
 import { loadMasterKey, type MasterKey } from '../crypto/master-key.js';
-import { type Config, parseConfig } from '../domain/config.js';
+import { type Config, parseConfig, withRetiredHoldings } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
@@ -36,18 +36,21 @@ import {
 } from '../services/access/policy-governance.js';
 import { generateIssuerKey, ownIssuer, TokenVerifier, trustedIssuer } from '../services/access/tokens.js';
 import { Router } from '../services/routing/router.js';
+import { TransferGate } from '../services/transfer/gate.js';
 import { RegionNode } from '../services/vault/region-node.js';
 import { VaultService } from '../services/vault/vault.js';
 import type { ControlStore } from '../store/control-store.js';
 import type { RegionStore, SubjectDirectory } from '../store/region-store.js';
 import { openSqliteControlStore } from '../store/sqlite/sqlite-control-store.js';
 import { openSqliteDirectory } from '../store/sqlite/sqlite-directory.js';
+import { readRetirements } from '../store/sqlite/sqlite-retirements.js';
 import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
 import { registerAccessRoutes } from './access-routes.js';
 import { buildApp } from './app.js';
 import { type AuditFactory, type AuditLogs, ensureLogKeys, openTransparencyAuditLogs } from './audit-logs.js';
 import { registerLogRoutes } from './log-routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { openTransferServices, type TransferServices } from './transfer-wiring.js';
 
 /** Reads and validates a configuration file; `DOMICILE_ERR_CONFIG` when missing or invalid. */
 export async function loadConfigFile(file: string): Promise<Config> {
@@ -83,6 +86,11 @@ export interface InitReport {
   readonly logs: { jurisdiction: JurisdictionId; origin: string; verifierKey: string; created: boolean }[];
 }
 
+/** The configuration with the region retirements recorded in the data folder's control file. */
+export function withRetirements(config: Config, dataDir: string): Config {
+  return withRetiredHoldings(config, readRetirements(deploymentPaths(dataDir).control));
+}
+
 /** Options shared by init and open. */
 export interface DeploymentOptions {
   readonly config: Config;
@@ -114,7 +122,8 @@ async function openKeyrings(options: DeploymentOptions, masterKey: Buffer): Prom
  * KEK per jurisdiction installed in every region of that jurisdiction. Idempotent.
  */
 export async function initDeployment(options: DeploymentOptions): Promise<InitReport> {
-  const { config, dataDir } = options;
+  const { dataDir } = options;
+  const config = withRetirements(options.config, dataDir);
   const paths = deploymentPaths(dataDir);
   await mkdir(dataDir, { recursive: true });
   const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
@@ -126,7 +135,7 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
     await writeFile(paths.issuerPub, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
     issuerCreated = true;
   }
-  const keyrings = await openKeyrings(options, master.key);
+  const keyrings = await openKeyrings({ ...options, config }, master.key);
   const kekInstalled: InitReport['kekInstalled'] = [];
   try {
     for (const jurisdiction of config.jurisdictions.values()) {
@@ -239,16 +248,20 @@ export interface Embedded {
   readonly governance: PolicyGovernance;
   /** The policy set in force (swapped on activation). */
   readonly policies: ActivePolicy;
+  /** The transfer gate, backups, exports and relocation. */
+  readonly transfers: TransferServices;
   close(): Promise<void>;
 }
 
 /** Opens the gateway and every region node in one process, on the embedded SQLite stores. */
 export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> {
-  const { config, dataDir } = options;
+  const { dataDir } = options;
+  // regions wiped for a jurisdiction (`domicile wipe`) no longer hold or serve its data
+  const config = withRetirements(options.config, dataDir);
   const paths = deploymentPaths(dataDir);
   await initDeployment(options);
   const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
-  const keyrings = await openKeyrings(options, master.key);
+  const keyrings = await openKeyrings({ ...options, config }, master.key);
   const stores = new Map<RegionId, SqliteRegionStore>();
   for (const regionId of keyrings.keys()) {
     await mkdir(join(dataDir, regionId), { recursive: true });
@@ -282,6 +295,11 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     now,
   });
   const authorizer = options.authorizer ?? new CedarAuthorizer({ config, policies, grants: lockbox, now });
+  const gate = new TransferGate({
+    config,
+    audit: (j) => audit.sink(j),
+    onError: (error) => app?.log.warn({ err: error }, 'transfer summary failed'),
+  });
   const nodes = new Map<RegionId, RegionNode>();
   for (const [regionId, store] of stores) {
     const keyring = keyrings.get(regionId);
@@ -297,13 +315,32 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
         audit: (j) => audit.sink(j),
         peers: (id) => nodes.get(id),
         onReplicationFailure: (target) => metrics.replicationFailures.inc({ target }),
+        gate,
       }),
     );
   }
   const router = new Router(config, nodes, (jurisdiction, region, home) => {
-    metrics.routed.inc({ jurisdiction, region: region ?? 'none', home: String(home) });
+    metrics.recordRouting(jurisdiction, region, home);
   });
-  const vault = new VaultService({ config, directory, router, authorizer, audit: audit.sink });
+  const transfers = await openTransferServices({
+    config,
+    dataDir,
+    gate,
+    stores,
+    keyrings,
+    nodes,
+    directory,
+    audit,
+    onError: (error) => app?.log.warn({ err: error }, 'scheduled backup failed'),
+  });
+  const vault = new VaultService({
+    config,
+    directory,
+    router,
+    authorizer,
+    audit: audit.sink,
+    onErased: transfers.onErased,
+  });
   // the configuration in force is itself on the record, in every jurisdiction's log
   for (const jurisdiction of config.jurisdictions.values()) {
     await audit.sink(jurisdiction.id).append({
@@ -333,6 +370,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     plugins: [
       (instance) => registerLogRoutes(instance, { config, logs: audit.logs, vault, verifier }),
       (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
+      (instance) => transfers.register(instance, verifier),
     ],
     ready: async () => {
       const status: Record<string, 'up' | 'down'> = {};
@@ -348,6 +386,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     },
   });
   lockbox.start((error) => app?.log.warn({ err: error }, 'lockbox sweep failed'));
+  transfers.start();
   return {
     config,
     app,
@@ -361,9 +400,11 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     lockbox,
     governance,
     policies,
+    transfers,
     async close() {
       lockbox.stop();
       await app?.close();
+      await transfers.close();
       await audit.close();
       await control.close();
       for (const store of stores.values()) await store.close();

@@ -49,6 +49,26 @@ export function register(program: Command): void {
       }),
     );
   subjects
+    .command('relocate <subjectId>')
+    .description('move a subject to another jurisdiction: re-encrypted there, erased here')
+    .requiredOption('--to <jurisdiction>', 'the new home jurisdiction, e.g. EU')
+    .action(
+      action(async (subjectId: string, opts: { to: string }, command: Command) => {
+        const result = (await callApi(
+          clientOptions(command),
+          'POST',
+          `/v1/subjects/${encodeURIComponent(subjectId)}/relocate`,
+          { jurisdiction: opts.to },
+        )) as { subjectId: string; from: string; to: string; records: number; region: string };
+        output(
+          globalOptions(command),
+          result,
+          () =>
+            `relocated ${result.subjectId} from ${result.from} to ${result.to} (${result.region}): ${result.records} records`,
+        );
+      }),
+    );
+  subjects
     .command('erase <subjectId>')
     .description('erase a subject everywhere: destroy its key and delete its records in every region')
     .action(

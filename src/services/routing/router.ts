@@ -6,7 +6,7 @@
 import type { Config } from '../../domain/config.js';
 import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../../domain/ids.js';
-import { servingRegions } from '../../domain/residency.js';
+import { drainingRegions, servingRegions } from '../../domain/residency.js';
 import type { RegionClient } from '../vault/region-node.js';
 
 /** Errors that mean "this region cannot serve now": the next region is tried. */
@@ -44,14 +44,76 @@ export class Router {
     jurisdiction: JurisdictionId,
     op: (client: RegionClient) => Promise<T>,
   ): Promise<{ result: T; region: RegionId }> {
-    const home = this.config.jurisdictions.get(jurisdiction)?.home;
+    const served = await this.serveUnobserved(jurisdiction, op);
+    this.observe?.(jurisdiction, served.region, served.region === this.homeOf(jurisdiction));
+    return served;
+  }
+
+  /**
+   * `serve` for reads during a cut-over. When the serving region does not hold the record
+   * (`DOMICILE_ERR_RECORD_NOT_FOUND`), the jurisdiction's draining regions are asked in turn; with
+   * `merge`, they are always asked and their answers merged into the served one (the listing of
+   * a subject whose records are partly migrated). A request is counted as served by the home
+   * region only when no draining region contributed to the answer.
+   * INVARIANT R2: draining regions are regions of the jurisdiction (`drainingRegions`).
+   */
+  async serveRead<T>(
+    jurisdiction: JurisdictionId,
+    op: (client: RegionClient) => Promise<T>,
+    merge?: (served: T, drained: T) => { readonly result: T; readonly changed: boolean },
+  ): Promise<{ result: T; region: RegionId }> {
+    const draining = drainingRegions(this.config, jurisdiction);
+    if (draining.length === 0) return this.serve(jurisdiction, op);
+    let served: { result: T; region: RegionId } | undefined;
+    let notFound: unknown;
+    try {
+      served = await this.serveUnobserved(jurisdiction, op);
+      if (!merge) {
+        this.observe?.(jurisdiction, served.region, served.region === this.homeOf(jurisdiction));
+        return served;
+      }
+    } catch (error) {
+      if (!isDomicileError(error, 'DOMICILE_ERR_RECORD_NOT_FOUND')) throw error;
+      notFound = error;
+    }
+    for (const regionId of draining) {
+      const client = this.clients.get(regionId);
+      if (!client) continue;
+      let drained: T;
+      try {
+        drained = await op(client);
+      } catch (error) {
+        if (isDomicileError(error, 'DOMICILE_ERR_RECORD_NOT_FOUND')) continue;
+        if (served && UNAVAILABLE.some((code) => isDomicileError(error, code))) continue;
+        throw error;
+      }
+      if (!served) {
+        served = { result: drained, region: regionId };
+        if (!merge) break;
+        continue;
+      }
+      const merged = merge?.(served.result, drained);
+      if (merged?.changed) served = { result: merged.result, region: regionId };
+    }
+    if (!served) throw notFound;
+    this.observe?.(jurisdiction, served.region, served.region === this.homeOf(jurisdiction));
+    return served;
+  }
+
+  private homeOf(jurisdiction: JurisdictionId): RegionId | undefined {
+    return this.config.jurisdictions.get(jurisdiction)?.home;
+  }
+
+  private async serveUnobserved<T>(
+    jurisdiction: JurisdictionId,
+    op: (client: RegionClient) => Promise<T>,
+  ): Promise<{ result: T; region: RegionId }> {
     let lastCause: unknown;
     for (const regionId of this.candidates(jurisdiction)) {
       const client = this.clients.get(regionId);
       if (!client) continue;
       try {
         const result = await op(client);
-        this.observe?.(jurisdiction, regionId, regionId === home);
         return { result, region: regionId };
       } catch (error) {
         if (!UNAVAILABLE.some((code) => isDomicileError(error, code))) throw error;

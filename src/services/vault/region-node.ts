@@ -9,7 +9,13 @@ import type { DataKey, Keyring, WrappedKey } from '../../crypto/keyring.js';
 import type { Config } from '../../domain/config.js';
 import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
-import { assertMayHold, isGlobalClass, replicaRegions, requireJurisdiction } from '../../domain/residency.js';
+import {
+  assertMayHold,
+  drainingRegions,
+  isGlobalClass,
+  replicaRegions,
+  requireJurisdiction,
+} from '../../domain/residency.js';
 import type { RegionStore, StoredRecord } from '../../store/region-store.js';
 import {
   type AccessDecision,
@@ -20,6 +26,7 @@ import {
 } from '../access/authorizer.js';
 import { type Principal, summarizePrincipal } from '../access/principal.js';
 import type { AuditSink } from '../audit/audit-event.js';
+import type { TransferGate } from '../transfer/gate.js';
 
 /** Who is asking, for one request. */
 export interface RequestContext {
@@ -90,6 +97,11 @@ export interface RegionClient {
   receiveReplica(replica: Replica): Promise<void>;
   /** Destroys a subject's DEK and rows here, as part of an erasure served by another region. */
   purgeSubject(ref: SubjectRef): Promise<number>;
+  /**
+   * The stored version of a record here (no policy, no audit, no value): asked by the home region
+   * of a draining region during a cut-over, so a write continues the record's version numbers.
+   */
+  recordVersion?(ref: RecordRef): Promise<number | undefined>;
   checkHealth(): Promise<void>;
 }
 
@@ -108,6 +120,8 @@ export interface RegionNodeOptions {
   readonly peers: PeerLookup;
   /** Told about replication that could not reach a peer (no personal data in the arguments). */
   readonly onReplicationFailure?: (target: RegionId, error: unknown) => void;
+  /** The transfer gate every replica passes (T1); volumes are summed into its log summaries. */
+  readonly gate?: TransferGate;
   readonly now?: () => number;
 }
 
@@ -167,7 +181,9 @@ export class RegionNode implements RegionClient {
           'record belongs to another jurisdiction',
         );
       }
-      const version = (current?.version ?? 0) + 1;
+      // INVARIANT: during a cut-over a record not yet migrated continues its legacy versions, so the
+      // migration's put-if-newer never lets the older legacy copy overwrite this write
+      const version = (current?.version ?? (await this.drainingVersion(ref))) + 1;
       const record: StoredRecord = {
         subjectId: ref.subjectId,
         key: ref.key,
@@ -241,14 +257,37 @@ export class RegionNode implements RegionClient {
     const classId = record?.classId ?? ('protected' as ClassId);
     assertMayHold(config, this.regionId, ref.jurisdiction, classId);
     await this.authorizeAndAudit(ctx, 'delete', 'record.delete', ref, record?.classId);
-    if (
-      !record ||
-      record.jurisdiction !== ref.jurisdiction ||
-      !(await store.deleteRecord(ref.subjectId, ref.key))
-    ) {
+    const deletedHere =
+      record !== undefined &&
+      record.jurisdiction === ref.jurisdiction &&
+      (await store.deleteRecord(ref.subjectId, ref.key));
+    // during a cut-over the legacy copy goes too, or the migration would bring it back
+    const deletedDraining = await this.deleteInDraining(ref);
+    if (!deletedHere && !deletedDraining) {
       throw new DomicileError('DOMICILE_ERR_RECORD_NOT_FOUND', `no record \`${ref.key}\` for this subject`);
     }
-    await this.replicate(ref, classId, { kind: 'delete' });
+    if (deletedHere) await this.replicate(ref, classId, { kind: 'delete' });
+  }
+
+  /** Deletes a record's copies in the jurisdiction's draining regions; true when one existed. */
+  private async deleteInDraining(ref: RecordRef): Promise<boolean> {
+    let existed = false;
+    for (const regionId of drainingRegions(this.options.config, ref.jurisdiction)) {
+      const peer = regionId === this.regionId ? undefined : this.options.peers(regionId);
+      if (!peer?.recordVersion) continue;
+      try {
+        if ((await peer.recordVersion(ref)) === undefined) continue;
+        await peer.receiveReplica({ kind: 'delete', ref });
+        existed = true;
+      } catch (cause) {
+        throw new DomicileError(
+          'DOMICILE_ERR_REGION_UNAVAILABLE',
+          `draining region \`${regionId}\` unreachable during cut-over: retry`,
+          { cause },
+        );
+      }
+    }
+    return existed;
   }
 
   async eraseSubject(ctx: RequestContext, ref: SubjectRef): Promise<{ records: number }> {
@@ -290,6 +329,33 @@ export class RegionNode implements RegionClient {
     if (await keyring.hasKek(ref.jurisdiction))
       await keyring.destroySubjectKey(ref.jurisdiction, ref.subjectId);
     return store.deleteSubject(ref.subjectId);
+  }
+
+  async recordVersion(ref: RecordRef): Promise<number | undefined> {
+    this.assertUp();
+    const record = await this.options.store.getRecord(ref.subjectId, ref.key);
+    return record !== undefined && record.jurisdiction === ref.jurisdiction ? record.version : undefined;
+  }
+
+  /** The highest version of a record in the jurisdiction's draining regions (0 when none holds it). */
+  private async drainingVersion(ref: RecordRef): Promise<number> {
+    let version = 0;
+    for (const regionId of drainingRegions(this.options.config, ref.jurisdiction)) {
+      if (regionId === this.regionId) continue;
+      const peer = this.options.peers(regionId);
+      if (!peer?.recordVersion) continue;
+      try {
+        version = Math.max(version, (await peer.recordVersion(ref)) ?? 0);
+      } catch (cause) {
+        // fail closed: a version guessed too low could be overwritten by the migration later
+        throw new DomicileError(
+          'DOMICILE_ERR_REGION_UNAVAILABLE',
+          `draining region \`${regionId}\` unreachable during cut-over: retry`,
+          { cause },
+        );
+      }
+    }
+    return version;
   }
 
   async receiveReplica(replica: Replica): Promise<void> {
@@ -408,6 +474,36 @@ export class RegionNode implements RegionClient {
     return decision;
   }
 
+  private async passGate(
+    ref: RecordRef,
+    classId: ClassId,
+    target: RegionId,
+    replica: Replica & { kind: 'sealed' | 'open' },
+  ): Promise<boolean> {
+    const gate = this.options.gate;
+    if (!gate) return true;
+    try {
+      await gate.authorize(
+        {
+          kind: 'replication',
+          sourceJurisdiction: ref.jurisdiction,
+          sourceRegion: this.regionId,
+          destinationRegion: target,
+          classId,
+          // a sealed copy carries its wrapped key: the receiver can decrypt it, so it counts as plaintext
+          form: 'plaintext',
+          records: 1,
+          bytes: replica.kind === 'sealed' ? replica.record.ciphertext.length : replica.value.length,
+        },
+        { batch: true },
+      );
+      return true;
+    } catch (error) {
+      this.options.onReplicationFailure?.(target, error);
+      return false;
+    }
+  }
+
   private async replicate(
     ref: RecordRef,
     classId: ClassId,
@@ -439,6 +535,9 @@ export class RegionNode implements RegionClient {
       targets.map(async (target) => {
         const peer = this.options.peers(target);
         if (!peer) return;
+        // INVARIANT T1: every copy leaving this region passes the transfer gate and is counted;
+        // a refused target gets nothing (the refusal is on the log).
+        if (replica.kind !== 'delete' && !(await this.passGate(ref, classId, target, replica))) return;
         try {
           await peer.receiveReplica(replica);
         } catch (error) {

@@ -39,6 +39,11 @@ export interface VaultServiceOptions {
   readonly router: Router;
   readonly authorizer: Authorizer;
   readonly audit: (jurisdiction: JurisdictionId) => AuditSink;
+  /**
+   * Told after an erasure succeeded everywhere, before it is acknowledged: the erasure ledger,
+   * which every restore re-applies (E1).
+   */
+  readonly onErased?: (jurisdiction: JurisdictionId, subjectId: SubjectId, erasedAt: Date) => Promise<void>;
   readonly now?: () => Date;
 }
 
@@ -154,12 +159,21 @@ export class VaultService {
     key: RecordKey,
   ): Promise<Served<RecordWithValue>> {
     const jurisdiction = await this.jurisdictionOf(subjectId);
-    return this.serve(jurisdiction, (c) => c.getRecord(ctx, { subjectId, jurisdiction, key }));
+    // during a cut-over, a record not yet migrated is read from the draining region
+    const { result, region } = await this.options.router.serveRead(jurisdiction, (c) =>
+      c.getRecord(ctx, { subjectId, jurisdiction, key }),
+    );
+    return { result, region, jurisdiction };
   }
 
   async listRecords(ctx: RequestContext, subjectId: SubjectId): Promise<Served<RecordListing[]>> {
     const jurisdiction = await this.jurisdictionOf(subjectId);
-    return this.serve(jurisdiction, (c) => c.listRecords(ctx, { subjectId, jurisdiction }));
+    const { result, region } = await this.options.router.serveRead(
+      jurisdiction,
+      (c) => c.listRecords(ctx, { subjectId, jurisdiction }),
+      mergeListings,
+    );
+    return { result, region, jurisdiction };
   }
 
   async deleteRecord(ctx: RequestContext, subjectId: SubjectId, key: RecordKey): Promise<Served<void>> {
@@ -171,8 +185,11 @@ export class VaultService {
   async eraseSubject(ctx: RequestContext, subjectId: SubjectId): Promise<Served<ErasureReceipt>> {
     const jurisdiction = await this.jurisdictionOf(subjectId);
     const served = await this.serve(jurisdiction, (c) => c.eraseSubject(ctx, { subjectId, jurisdiction }));
-    await this.options.directory.remove(subjectId);
     const now = this.options.now?.() ?? new Date();
+    // INVARIANT E1: the erasure is in the ledger before it is acknowledged, so no later restore
+    // of an older backup brings the subject back
+    await this.options.onErased?.(jurisdiction, subjectId, now);
+    await this.options.directory.remove(subjectId);
     return {
       ...served,
       result: {
@@ -191,4 +208,28 @@ export class VaultService {
     const { result, region } = await this.options.router.serve(jurisdiction, op);
     return { result, region, jurisdiction };
   }
+}
+
+/**
+ * Merges a draining region's listing into the home region's: records the home region does not
+ * hold yet are added; where both hold one, the newer version wins. Ordered by key.
+ */
+function mergeListings(
+  served: RecordListing[],
+  drained: RecordListing[],
+): { result: RecordListing[]; changed: boolean } {
+  const byKey = new Map(served.map((r) => [r.key, r]));
+  let changed = false;
+  for (const r of drained) {
+    const mine = byKey.get(r.key);
+    if (!mine || mine.version < r.version) {
+      byKey.set(r.key, r);
+      changed = true;
+    }
+  }
+  if (!changed) return { result: served, changed };
+  return {
+    result: [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    changed,
+  };
 }

@@ -1,0 +1,80 @@
+/** `domicile backup create|list|verify|restore`: ciphertext-only backups, through the HTTP API. */
+import type { Command } from 'commander';
+import type { BackupSummary, RestoreReport } from '../../services/backup/backup.js';
+import { action, callApi, clientOptions, globalOptions, output } from '../common.js';
+
+const line = (b: BackupSummary): string =>
+  `${b.id}\t${b.region}\t${b.jurisdiction} from ${b.sourceRegion}\t${b.records} records\t${b.createdAt}`;
+
+export function register(program: Command): void {
+  const backup = program.command('backup').description('ciphertext-only backups of a jurisdiction');
+  backup
+    .command('create')
+    .description('back up a jurisdiction’s records (ciphertext only, signed manifest) into a region')
+    .requiredOption('--jurisdiction <id>', 'jurisdiction, e.g. US')
+    .requiredOption('--to <region>', 'a region or backup region of the jurisdiction')
+    .action(
+      action(async (opts: { jurisdiction: string; to: string }, command: Command) => {
+        const result = (await callApi(clientOptions(command), 'POST', '/v1/backups', {
+          jurisdiction: opts.jurisdiction,
+          to: opts.to,
+        })) as BackupSummary;
+        output(globalOptions(command), result, () => `created ${line(result)}\n  root ${result.root}`);
+      }),
+    );
+  backup
+    .command('list')
+    .description('list backups')
+    .option('--region <region>', 'only backups held in this region')
+    .option('--jurisdiction <id>', 'only backups of this jurisdiction')
+    .action(
+      action(async (opts: { region?: string; jurisdiction?: string }, command: Command) => {
+        const query = new URLSearchParams();
+        if (opts.region) query.set('region', opts.region);
+        if (opts.jurisdiction) query.set('jurisdiction', opts.jurisdiction);
+        const q = query.toString();
+        const result = (await callApi(clientOptions(command), 'GET', `/v1/backups${q ? `?${q}` : ''}`)) as {
+          backups: BackupSummary[];
+        };
+        output(globalOptions(command), result, () => result.backups.map(line).join('\n'));
+      }),
+    );
+  backup
+    .command('verify <id>')
+    .description('verify the manifest signature and the content root (exit 2 when it fails)')
+    .action(
+      action(async (id: string, _opts: unknown, command: Command) => {
+        const result = (await callApi(
+          clientOptions(command),
+          'POST',
+          `/v1/backups/${encodeURIComponent(id)}/verify`,
+        )) as BackupSummary & { chunks: number };
+        output(
+          globalOptions(command),
+          result,
+          () =>
+            `backup ${result.id}: verified\n  signature: backup key of ${result.jurisdiction}\n  ${result.records} records in ${result.chunks} files, root ${result.root}`,
+        );
+      }),
+    );
+  backup
+    .command('restore <id>')
+    .description('restore a backup into a region allowed to hold the data (idempotent, resumable)')
+    .requiredOption('--to <region>', 'target region')
+    .action(
+      action(async (id: string, opts: { to: string }, command: Command) => {
+        const result = (await callApi(
+          clientOptions(command),
+          'POST',
+          `/v1/backups/${encodeURIComponent(id)}/restore`,
+          { to: opts.to },
+        )) as RestoreReport;
+        output(
+          globalOptions(command),
+          result,
+          () =>
+            `restored ${result.id} into ${result.to}: ${result.restored} written, ${result.present} already present, ${result.erased} erased since, ${result.unreadable} unreadable`,
+        );
+      }),
+    );
+}

@@ -1,0 +1,589 @@
+/**
+ * Migration of a jurisdiction's records out of a legacy source into a region of the jurisdiction:
+ * plan, run (resumable, idempotent, safe alongside live traffic), verify.
+ *
+ * Key handling: every record is decrypted under the source's keys and re-encrypted under the
+ * target region's DEK of the subject (created there when missing). Ciphertext and wrapped DEKs are
+ * not moved even when both regions hold the same KEK: the target may already hold its own DEK for
+ * a subject written through the API during the cut-over (a region holds one DEK per subject), a
+ * real legacy data center rarely shares the new provider's KEK, and decrypting authenticates
+ * every row on the way, so a damaged one is found and reported instead of copied.
+ *
+ * Every step is an entry in the jurisdiction's log: `migrate.plan`, `migrate.batch` (written
+ * before the batch commits, L1), `migrate.complete`, `migrate.verify`.
+ */
+import { decryptRecord, encryptRecord } from '../../crypto/envelope.js';
+import type { DataKey, Keyring } from '../../crypto/keyring.js';
+import type { Config } from '../../domain/config.js';
+import { DomicileError } from '../../domain/errors.js';
+import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
+import { isGlobalClass, mayHold } from '../../domain/residency.js';
+import type {
+  MigrationCursor,
+  MigrationFailure,
+  MigrationProgress,
+  MigrationStore,
+  MigrationVerification,
+} from '../../store/migration-store.js';
+import type { RegionStore, StoredRecord } from '../../store/region-store.js';
+import type { PrincipalSummary } from '../access/principal.js';
+import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
+import { pseudonymize } from '../audit/entry.js';
+import { contentHash, MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
+
+/** A readable record of a source, in plaintext (it never leaves this process). */
+export interface SourceRecord {
+  readonly subjectId: SubjectId;
+  readonly key: RecordKey;
+  readonly classId: ClassId;
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly plaintext: Uint8Array;
+}
+
+/** One row of a source: a record, or a row that failed to parse or decrypt (ids only). */
+export type SourceRow =
+  | { readonly ok: true; readonly record: SourceRecord }
+  | { readonly ok: false; readonly subjectId: string; readonly key: string; readonly reason: string };
+
+/** How much a source holds of the jurisdiction being migrated. */
+export interface SourceVolume {
+  readonly records: number;
+  readonly bytes: number;
+  /** Rows of other jurisdictions, left alone. */
+  readonly otherJurisdictions: number;
+}
+
+/**
+ * Where records come from: a Domicile region (`region-source.ts`) or an application database
+ * (`foreign-source.ts`). Rows come in (subject id, key) order; a cursor is the last row's ids.
+ */
+export interface MigrationSource {
+  /** A region id, or `foreign:<name>`. */
+  readonly id: string;
+  readonly jurisdiction: JurisdictionId;
+  measure(): Promise<SourceVolume>;
+  /** At most `limit` rows after `after` (exclusive), in (subject id, key) order. */
+  readPage(after: MigrationCursor | null, limit: number): Promise<SourceRow[]>;
+}
+
+/** The region records go to. */
+export interface MigrationTarget {
+  readonly regionId: RegionId;
+  readonly store: RegionStore;
+  readonly keyring: Keyring;
+  readonly state: MigrationStore;
+}
+
+/** What every migration step needs. */
+export interface MigrationContext {
+  readonly config: Config;
+  /** The jurisdiction's log. */
+  readonly audit: AuditSink;
+  /** The jurisdiction's pseudonym key (verification leaves carry pseudonyms, not subject ids). */
+  readonly pseudonymKey: Uint8Array;
+  /** The operator running the command, for the log. */
+  readonly principal: PrincipalSummary | null;
+  readonly requestId: string;
+  readonly now?: () => number;
+}
+
+/** What `planMigration` found. */
+export interface MigrationPlan {
+  readonly id: string;
+  readonly jurisdiction: JurisdictionId;
+  readonly source: string;
+  readonly target: RegionId;
+  readonly records: number;
+  readonly bytes: number;
+  readonly otherJurisdictions: number;
+  readonly batchSize: number;
+  readonly batches: number;
+  /** Seconds at `ESTIMATED_RECORDS_PER_SECOND` (or the given rate limit, when lower). */
+  readonly estimateSeconds: number;
+  /** Progress of an earlier run, when one exists. */
+  readonly progress: MigrationProgress | null;
+}
+
+/** Planning rate: a conservative figure from `npm run bench -- migrate` on a small machine. */
+export const ESTIMATED_RECORDS_PER_SECOND = 20_000;
+
+/** Default records per batch. */
+export const DEFAULT_BATCH_SIZE = 2_000;
+
+/** The id of the migration of `jurisdiction` from `source` into `target`. */
+export function migrationId(jurisdiction: JurisdictionId, source: string, target: RegionId): string {
+  return `${jurisdiction}:${source}:${target}`;
+}
+
+/**
+ * Refuses a target that may not hold the jurisdiction's personal data (R1), or that is not an
+ * active region, or the source itself.
+ */
+export function assertTarget(
+  config: Config,
+  jurisdiction: JurisdictionId,
+  source: string,
+  target: RegionId,
+): void {
+  const region = config.regions.get(target);
+  // INVARIANT R1: records are decrypted on the way; only a region allowed to hold them may receive them
+  if (!region || !mayHold(config, target, jurisdiction, 'protected' as ClassId)) {
+    throw new DomicileError(
+      'DOMICILE_ERR_RESIDENCY',
+      `region \`${target}\`: refusing migration of jurisdiction \`${jurisdiction}\`: not an allowed region`,
+    );
+  }
+  if (region.status !== 'active' || target === source) {
+    throw new DomicileError(
+      'DOMICILE_ERR_USAGE',
+      `region \`${target}\`: a migration target must be an active region other than the source`,
+    );
+  }
+}
+
+async function log(
+  ctx: MigrationContext,
+  jurisdiction: JurisdictionId,
+  type: string,
+  reason: string,
+  details: AuditDetails,
+  region?: RegionId,
+): Promise<void> {
+  await ctx.audit.append({
+    type,
+    requestId: ctx.requestId,
+    principal: ctx.principal,
+    jurisdiction,
+    ...(region === undefined ? {} : { region }),
+    decision: 'info',
+    reason,
+    details,
+  });
+}
+
+/** Counts what a migration would move and estimates its duration; logged as `migrate.plan`. */
+export async function planMigration(
+  ctx: MigrationContext,
+  source: MigrationSource,
+  target: MigrationTarget,
+  options: { readonly batchSize?: number; readonly rate?: number } = {},
+): Promise<MigrationPlan> {
+  const { jurisdiction } = source;
+  assertTarget(ctx.config, jurisdiction, source.id, target.regionId);
+  const volume = await source.measure();
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const rate = Math.min(options.rate ?? Number.POSITIVE_INFINITY, ESTIMATED_RECORDS_PER_SECOND);
+  const id = migrationId(jurisdiction, source.id, target.regionId);
+  const plan: MigrationPlan = {
+    id,
+    jurisdiction,
+    source: source.id,
+    target: target.regionId,
+    records: volume.records,
+    bytes: volume.bytes,
+    otherJurisdictions: volume.otherJurisdictions,
+    batchSize,
+    batches: Math.ceil(volume.records / batchSize),
+    estimateSeconds: Math.ceil(volume.records / rate),
+    progress: (await target.state.load(id)) ?? null,
+  };
+  await log(
+    ctx,
+    jurisdiction,
+    'migrate.plan',
+    'migration planned',
+    {
+      migration: id,
+      source: source.id,
+      target: target.regionId,
+      records: plan.records,
+      bytes: plan.bytes,
+      otherJurisdictions: plan.otherJurisdictions,
+      estimateSeconds: plan.estimateSeconds,
+    },
+    target.regionId,
+  );
+  return plan;
+}
+
+/** Options of `runMigration`. */
+export interface RunOptions {
+  readonly batchSize?: number;
+  /** Records per second at most. */
+  readonly rate?: number;
+  /** Told after every committed batch. */
+  readonly onProgress?: (progress: MigrationProgress, total: number) => void;
+  /** Stops after the current batch (the run resumes from there next time). */
+  readonly signal?: AbortSignal;
+}
+
+const compare = (a: { subjectId: string; key: string }, b: { subjectId: string; key: string }): number =>
+  a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs (or resumes) a migration: reads the source in batches after the stored cursor, encrypts
+ * each record under the target's keys and commits the batch with the new cursor in one
+ * transaction. Re-running a finished migration changes nothing.
+ */
+export async function runMigration(
+  ctx: MigrationContext,
+  source: MigrationSource,
+  target: MigrationTarget,
+  options: RunOptions = {},
+): Promise<MigrationProgress> {
+  const { config } = ctx;
+  const { jurisdiction } = source;
+  assertTarget(config, jurisdiction, source.id, target.regionId);
+  const now = ctx.now ?? Date.now;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+    throw new DomicileError('DOMICILE_ERR_USAGE', `batch size must be between 1 and 100000`);
+  }
+  const id = migrationId(jurisdiction, source.id, target.regionId);
+  const total = (await source.measure()).records;
+  let progress: MigrationProgress = (await target.state.load(id)) ?? {
+    id,
+    jurisdiction,
+    source: source.id,
+    target: target.regionId,
+    status: 'running',
+    cursor: null,
+    processed: 0,
+    copied: 0,
+    skipped: 0,
+    failed: 0,
+    batches: 0,
+    startedAt: now(),
+    updatedAt: now(),
+    verification: null,
+  };
+  const started = now();
+  const processedAtStart = progress.processed;
+  for (;;) {
+    if (options.signal?.aborted) break;
+    const rows = await source.readPage(progress.cursor, batchSize);
+    if (rows.length === 0) break;
+    const { records, failures } = await sealBatch(config, jurisdiction, target, rows);
+    const last = rows[rows.length - 1];
+    const cursor =
+      last === undefined
+        ? progress.cursor
+        : {
+            subjectId: last.ok ? last.record.subjectId : last.subjectId,
+            key: last.ok ? last.record.key : last.key,
+          };
+    // INVARIANT L1: the batch is on the record before it is committed
+    await log(
+      ctx,
+      jurisdiction,
+      'migrate.batch',
+      'migration batch',
+      { migration: id, batch: progress.batches + 1, records: records.length, failed: failures.length },
+      target.regionId,
+    );
+    const before = progress;
+    progress = await target.state.commitBatch(records, failures, (outcome) => ({
+      ...before,
+      status: 'running',
+      cursor,
+      processed: before.processed + rows.length,
+      copied: before.copied + outcome.copied,
+      skipped: before.skipped + outcome.skipped,
+      failed: before.failed + failures.length,
+      batches: before.batches + 1,
+      updatedAt: now(),
+      verification: null,
+    }));
+    options.onProgress?.(progress, total);
+    if (options.rate !== undefined && options.rate > 0) {
+      const due = ((progress.processed - processedAtStart) / options.rate) * 1000 - (now() - started);
+      if (due > 0) await sleep(due);
+    }
+  }
+  if (options.signal?.aborted) return progress;
+  if (progress.status !== 'done') {
+    progress = { ...progress, status: 'done', updatedAt: now() };
+    await log(
+      ctx,
+      jurisdiction,
+      'migrate.complete',
+      'migration complete',
+      {
+        migration: id,
+        processed: progress.processed,
+        copied: progress.copied,
+        skipped: progress.skipped,
+        failed: progress.failed,
+        batches: progress.batches,
+      },
+      target.regionId,
+    );
+    await target.state.save(progress);
+  }
+  return progress;
+}
+
+/** Encrypts a page of source rows under the target's keys; unreadable rows become failures. */
+async function sealBatch(
+  config: Config,
+  jurisdiction: JurisdictionId,
+  target: MigrationTarget,
+  rows: readonly SourceRow[],
+): Promise<{ records: StoredRecord[]; failures: MigrationFailure[] }> {
+  const failures: MigrationFailure[] = [];
+  const readable: SourceRecord[] = [];
+  for (const row of rows) {
+    if (!row.ok) {
+      failures.push({ subjectId: row.subjectId, key: row.key, reason: row.reason });
+    } else if (!mayHold(config, target.regionId, jurisdiction, row.record.classId)) {
+      failures.push({
+        subjectId: row.record.subjectId,
+        key: row.record.key,
+        reason: 'class not allowed in target',
+      });
+    } else {
+      readable.push(row.record);
+    }
+  }
+  const personal = readable.filter((r) => !isGlobalClass(config, r.classId)).map((r) => r.subjectId);
+  const keys = await target.keyring.subjectKeys(jurisdiction, personal, true);
+  const regionKey = personal.length === readable.length ? undefined : await target.keyring.regionKey();
+  const records: StoredRecord[] = [];
+  for (const r of readable) {
+    const key: DataKey | undefined = isGlobalClass(config, r.classId) ? regionKey : keys.get(r.subjectId);
+    if (!key)
+      throw new DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE', 'no data key for a migrated subject');
+    records.push({
+      subjectId: r.subjectId,
+      key: r.key,
+      jurisdiction,
+      classId: r.classId,
+      version: r.version,
+      ciphertext: encryptRecord(
+        key,
+        { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+        r.plaintext,
+      ),
+      keyId: key.id,
+      updatedAt: r.updatedAt,
+    });
+  }
+  return { records, failures };
+}
+
+/** One difference found by `verifyMigration`: ids only, never a value. */
+export interface VerifyDifference {
+  readonly subjectId: string;
+  readonly key: string;
+  /**
+   * - `missing`: in the source, not in the target;
+   * - `mismatch`: same version, different content;
+   * - `older`: the target holds an older version than the source;
+   * - `unreadable-source`: the source row fails to parse or decrypt;
+   * - `unreadable-target`: the target's copy fails to decrypt.
+   */
+  readonly kind: 'missing' | 'mismatch' | 'older' | 'unreadable-source' | 'unreadable-target';
+  readonly reason?: string;
+}
+
+/** What `verifyMigration` found. */
+export interface VerifyReport {
+  readonly migration: string;
+  readonly passed: boolean;
+  /** Hex roots over the migrated set, computed independently on each side. */
+  readonly sourceRoot: string;
+  readonly targetRoot: string;
+  /** Records in the migrated set (leaves on each side when passed). */
+  readonly records: number;
+  /** Records the target holds newer versions of (written through the API meanwhile): not differences. */
+  readonly superseded: number;
+  /** Target records with no source row (new data): not part of the migration. */
+  readonly newInTarget: number;
+  /** Number of differences (`differences` lists at most `limit` of them). */
+  readonly differenceCount: number;
+  readonly differences: readonly VerifyDifference[];
+}
+
+/** Reads a sorted stream page by page. */
+class PagedReader<T> {
+  readonly #next: (after: T | undefined) => Promise<T[]>;
+  #page: T[] = [];
+  #index = 0;
+  #last: T | undefined;
+  #done = false;
+
+  constructor(next: (after: T | undefined) => Promise<T[]>) {
+    this.#next = next;
+  }
+
+  async peek(): Promise<T | undefined> {
+    if (this.#index < this.#page.length) return this.#page[this.#index];
+    if (this.#done) return undefined;
+    this.#page = await this.#next(this.#last);
+    this.#index = 0;
+    if (this.#page.length === 0) {
+      this.#done = true;
+      return undefined;
+    }
+    return this.#page[0];
+  }
+
+  take(): void {
+    this.#last = this.#page[this.#index];
+    this.#index++;
+  }
+}
+
+const idsOf = (row: SourceRow): { subjectId: string; key: string } =>
+  row.ok
+    ? { subjectId: row.record.subjectId, key: row.record.key }
+    : { subjectId: row.subjectId, key: row.key };
+
+/**
+ * Verifies a migration: computes, independently on each side, an RFC 9162 Merkle root over
+ * (subject pseudonym, key, version, SHA-256 of the plaintext) of every migrated record, and lists
+ * the differences. Records the target holds in a newer version (live writes during the cut-over)
+ * are left out of both roots and counted as superseded. Logged as `migrate.verify`; the result is
+ * kept with the migration's progress (a wipe requires a passed verification).
+ */
+export async function verifyMigration(
+  ctx: MigrationContext,
+  source: MigrationSource,
+  target: MigrationTarget,
+  options: { readonly pageSize?: number; readonly limit?: number } = {},
+): Promise<VerifyReport> {
+  const { jurisdiction } = source;
+  const pageSize = options.pageSize ?? 5_000;
+  const limit = options.limit ?? 1_000;
+  const id = migrationId(jurisdiction, source.id, target.regionId);
+  const pseudonyms = new Map<string, string>();
+  const pseudonymOf = (subjectId: string): string => {
+    let p = pseudonyms.get(subjectId);
+    if (p === undefined) {
+      if (pseudonyms.size > 10_000) pseudonyms.clear();
+      p = pseudonymize(ctx.pseudonymKey, 'subject', subjectId);
+      pseudonyms.set(subjectId, p);
+    }
+    return p;
+  };
+  const sourceReader = new PagedReader<SourceRow>((after) =>
+    source.readPage(after === undefined ? null : idsOf(after), pageSize),
+  );
+  const targetReader = new PagedReader<StoredRecord>((after) =>
+    target.store.scanRecords({
+      jurisdiction,
+      ...(after === undefined ? {} : { after: { subjectId: after.subjectId, key: after.key } }),
+      limit: pageSize,
+    }),
+  );
+  const decryptTarget = async (r: StoredRecord): Promise<Uint8Array | string> => {
+    const key = await target.keyring.keyById(jurisdiction, r.subjectId, r.keyId);
+    if (!key) return 'data key destroyed';
+    try {
+      return decryptRecord(
+        key,
+        { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+        r.ciphertext,
+      );
+    } catch {
+      return 'ciphertext failed authentication';
+    }
+  };
+  const sourceTree = new MerkleAccumulator();
+  const targetTree = new MerkleAccumulator();
+  const differences: VerifyDifference[] = [];
+  let differenceCount = 0;
+  let superseded = 0;
+  let newInTarget = 0;
+  const differ = (d: VerifyDifference): void => {
+    differenceCount++;
+    if (differences.length < limit) differences.push(d);
+  };
+  for (;;) {
+    const s = await sourceReader.peek();
+    const t = await targetReader.peek();
+    if (s === undefined && t === undefined) break;
+    const order = s === undefined ? 1 : t === undefined ? -1 : compare(idsOf(s), t);
+    if (order > 0 && t !== undefined) {
+      newInTarget++;
+      targetReader.take();
+      continue;
+    }
+    if (s === undefined) break;
+    sourceReader.take();
+    const ids = idsOf(s);
+    const counterpart = order === 0 ? t : undefined;
+    if (counterpart) targetReader.take();
+    if (!s.ok) {
+      differ({ ...ids, kind: 'unreadable-source', reason: s.reason });
+      continue;
+    }
+    const record = s.record;
+    if (counterpart && counterpart.version > record.version) {
+      superseded++;
+      continue;
+    }
+    const pseudonym = pseudonymOf(record.subjectId);
+    const sourceHash = contentHash(record.plaintext);
+    sourceTree.add(recordLeaf(pseudonym, record.key, record.version, sourceHash));
+    if (!counterpart) {
+      differ({ ...ids, kind: 'missing' });
+      continue;
+    }
+    const plaintext = await decryptTarget(counterpart);
+    if (typeof plaintext === 'string') {
+      differ({ ...ids, kind: 'unreadable-target', reason: plaintext });
+      continue;
+    }
+    const targetHash = contentHash(plaintext);
+    targetTree.add(recordLeaf(pseudonym, counterpart.key, counterpart.version, targetHash));
+    if (counterpart.version < record.version) differ({ ...ids, kind: 'older' });
+    else if (targetHash !== sourceHash) differ({ ...ids, kind: 'mismatch' });
+  }
+  const sourceRoot = Buffer.from(sourceTree.root()).toString('hex');
+  const targetRoot = Buffer.from(targetTree.root()).toString('hex');
+  const passed = differenceCount === 0 && sourceRoot === targetRoot;
+  const report: VerifyReport = {
+    migration: id,
+    passed,
+    sourceRoot,
+    targetRoot,
+    records: sourceTree.count,
+    superseded,
+    newInTarget,
+    differenceCount,
+    differences,
+  };
+  const now = ctx.now ?? Date.now;
+  await log(
+    ctx,
+    jurisdiction,
+    'migrate.verify',
+    passed ? 'migration verified: roots equal' : 'migration verification failed',
+    {
+      migration: id,
+      passed,
+      sourceRoot,
+      targetRoot,
+      records: report.records,
+      superseded,
+      newInTarget,
+      differences: differenceCount,
+    },
+    target.regionId,
+  );
+  const verification: MigrationVerification = {
+    at: now(),
+    passed,
+    sourceRoot,
+    targetRoot,
+    records: report.records,
+    differences: differenceCount,
+  };
+  const progress = await target.state.load(id);
+  if (progress) await target.state.save({ ...progress, verification, updatedAt: now() });
+  return report;
+}
