@@ -338,7 +338,8 @@ export class WriteBatcher {
       this.#handle = undefined;
       throw error;
     }
-    await handle.sync();
+    // fdatasync, as SQLite itself uses: data and the size needed to read it back, not timestamps
+    await handle.datasync();
   }
 }
 
