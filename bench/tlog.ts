@@ -144,7 +144,9 @@ export async function run(args: string[]): Promise<void> {
 
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const appendPerSec = entries / appendSeconds;
-  const where = memory ? `in memory, simulated fsync ${fsyncMs} ms` : 'SQLite WAL, fdatasync before acknowledging';
+  const where = memory
+    ? `in memory, simulated fsync ${fsyncMs} ms`
+    : 'SQLite WAL, fdatasync before acknowledging';
   console.log('| measure | value | ratio |');
   console.log('|---|---|---|');
   console.log(
