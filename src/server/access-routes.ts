@@ -3,11 +3,10 @@
  * set (`/v1/policies`). Every route authenticates the caller; the services decide and log.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ERROR_CATALOG } from '../domain/errors.js';
-import { ID_PATTERN } from '../domain/ids.js';
 import type { AccessRequestFilter, Lockbox, LockboxContext } from '../services/access/lockbox.js';
 import type { PolicyFiles, PolicyGovernance } from '../services/access/policy-governance.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
+import { anyObject, idParams, stateErrorResponses } from './schemas.js';
 
 /** Dependencies of the access routes. */
 export interface AccessRoutesOptions {
@@ -16,34 +15,7 @@ export interface AccessRoutesOptions {
   readonly verifier: TokenVerifier;
 }
 
-const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { code: { type: 'string', enum: Object.keys(ERROR_CATALOG) }, message: { type: 'string' } },
-      required: ['code', 'message'],
-      additionalProperties: true,
-    },
-  },
-} as const;
-const anyObject = { type: 'object', additionalProperties: true } as const;
-const errors = {
-  200: anyObject,
-  201: anyObject,
-  400: errorSchema,
-  401: errorSchema,
-  403: errorSchema,
-  404: errorSchema,
-  409: errorSchema,
-  422: errorSchema,
-  503: errorSchema,
-};
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', pattern: ID_PATTERN.source } },
-  required: ['id'],
-} as const;
+const errors = { 200: anyObject, 201: anyObject, ...stateErrorResponses };
 const hashParams = {
   type: 'object',
   properties: { hash: { type: 'string', pattern: '^[0-9a-f]{64}$' } },

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Config } from '../domain/config.js';
-import { ERROR_CATALOG, isDomicileError } from '../domain/errors.js';
-import { ID_PATTERN, parseRecordKey, parseSubjectId } from '../domain/ids.js';
+import { isDomicileError } from '../domain/errors.js';
+import { parseRecordKey, parseSubjectId } from '../domain/ids.js';
 import { requireClass } from '../domain/residency.js';
 import type { Principal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
@@ -15,6 +15,7 @@ import type { RequestContext } from '../services/vault/region-node.js';
 import type { Served, VaultService } from '../services/vault/vault.js';
 import { installErrorHandlers } from './errors.js';
 import type { Metrics } from './metrics.js';
+import { errorResponses, errorSchema, idParam } from './schemas.js';
 
 /** Dependencies of the public API. */
 export interface AppOptions {
@@ -36,19 +37,7 @@ declare module 'fastify' {
   }
 }
 
-const idParam = { type: 'string', pattern: ID_PATTERN.source } as const;
-const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { code: { type: 'string', enum: Object.keys(ERROR_CATALOG) }, message: { type: 'string' } },
-      required: ['code', 'message'],
-      additionalProperties: true,
-    },
-  },
-} as const;
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 503: errorSchema };
+const errors = errorResponses;
 const recordMeta = {
   type: 'object',
   properties: {
