@@ -330,6 +330,25 @@ describe('erasure reaches every copy (E1)', () => {
   });
 });
 
+describe('a restore and the subject directory', () => {
+  it('registers subjects missing from the directory again, never an erased one', async () => {
+    // the first backup, taken before u-5 was erased
+    const [first] = await d.transfers.backups.list({ jurisdiction: 'US', region: 'sg-singapore' });
+    const headers = await d.auth(US_STEWARD);
+    expect(await d.directory.remove('u-7' as SubjectId)).toBe(true);
+    const lost = await d.app.inject({ method: 'GET', url: '/v1/subjects/u-7/records/email', headers });
+    expect(lost.statusCode).toBe(404);
+    const res = await restore(first?.id ?? '', 'oci-us-phoenix');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ registered: 1, erased: 2 });
+    const read = await d.app.inject({ method: 'GET', url: '/v1/subjects/u-7/records/email', headers });
+    expect(read.statusCode).toBe(200);
+    expect(read.json()).toMatchObject({ value: secret(7) });
+    expect(await d.directory.lookup('u-5' as SubjectId)).toBeUndefined();
+    expect((await restore(first?.id ?? '', 'oci-us-phoenix')).json()).toMatchObject({ registered: 0 });
+  });
+});
+
 describe('the transfer report', () => {
   it('shows backups by destination and class and 0 protected plaintext records out of the US', async () => {
     const res = await d.app.inject({

@@ -59,7 +59,13 @@ export type WrapAad =
 // Length prefixes make the encoding injective (no separator an id could contain), and the purpose
 // byte separates record AAD from key-wrapping AAD so one can never stand in for the other.
 const AAD_FORMAT_V1 = 0x01;
-const PURPOSE = { record: 0x01, 'subject-key': 0x02, kek: 0x03, 'region-key': 0x04 } as const;
+const PURPOSE = {
+  record: 0x01,
+  'subject-key': 0x02,
+  kek: 0x03,
+  'region-key': 0x04,
+  'key-backup': 0x05,
+} as const;
 
 function encodeAad(purpose: number, fields: readonly string[], version: number | undefined): Buffer {
   let size = 2 + (version === undefined ? 0 : 8);
@@ -210,4 +216,30 @@ export function unwrapKey(wrappingKey: Uint8Array, aad: WrapAad, wrapped: Uint8A
     throw new DomicileError('DOMICILE_ERR_INTEGRITY', `${what}: ciphertext failed authentication`);
   }
   return open(wrappingKey, encodeWrapAad(aad), wrapped, what);
+}
+
+/** What a key backup's sealed content is bound to: its jurisdiction, the sealing region and the backup. */
+export interface KeyBackupAad {
+  readonly jurisdiction: JurisdictionId;
+  readonly regionId: RegionId;
+  readonly backupId: string;
+}
+
+/** The canonical AAD bytes of a key backup's sealed content. */
+export function encodeKeyBackupAad(aad: KeyBackupAad): Buffer {
+  return encodeAad(PURPOSE['key-backup'], [aad.jurisdiction, aad.regionId, aad.backupId], undefined);
+}
+
+/**
+ * Seals a key backup's content under a region's key-backup key, bound to `aad`. The content is
+ * key material (KEKs, wrapped DEKs): only the keyring of a region of the jurisdiction calls this.
+ */
+export function sealKeyBackup(key: Uint8Array, aad: KeyBackupAad, plaintext: Uint8Array): Buffer {
+  requireKeyLength(key, 'sealing a key backup');
+  return seal(key, encodeKeyBackupAad(aad), plaintext);
+}
+
+/** Opens what `sealKeyBackup` sealed; `DOMICILE_ERR_INTEGRITY` when the key, the AAD or any byte differs. */
+export function openKeyBackup(key: Uint8Array, aad: KeyBackupAad, sealed: Uint8Array): Buffer {
+  return open(key, encodeKeyBackupAad(aad), sealed, `key backup \`${aad.backupId}\``);
 }

@@ -30,6 +30,40 @@ export interface DestroyedKeys {
   readonly subjectKeys: number;
 }
 
+/** A subject DEK as a key backup carries it: wrapped by its KEK, with its creation time (epoch ms). */
+export interface BackedUpSubjectKey extends WrappedKey {
+  readonly subjectId: SubjectId;
+  readonly createdAt: number;
+}
+
+/**
+ * A jurisdiction's key material in one region, as a key backup carries it (sealed). The KEKs are
+ * unwrapped: the holder wipes them (`fill(0)`) once sealed or installed.
+ */
+export interface JurisdictionKeyMaterial {
+  /** The jurisdiction's KEKs, oldest first (the last one wraps new DEKs). */
+  readonly keks: readonly { readonly id: string; readonly key: Buffer }[];
+  readonly subjectKeys: readonly BackedUpSubjectKey[];
+  /** Ids of destroyed DEKs (random, naming no one), so a restored keyring refuses them too. */
+  readonly destroyed: readonly string[];
+}
+
+/** What `restoreJurisdictionKeys` did. */
+export interface KeyRestoreOutcome {
+  /** KEKs installed now / already installed. */
+  readonly keks: number;
+  readonly keksPresent: number;
+  /** Subject DEKs written now / already there with the same id. */
+  readonly restored: number;
+  readonly present: number;
+  /** Skipped by the caller's rule (subjects in the erasure ledger): not restored, tombstoned. */
+  readonly erased: number;
+  /** Destroyed in this region already (tombstone): not restored. */
+  readonly destroyed: number;
+  /** The subject has another DEK here now: left alone. */
+  readonly conflicts: number;
+}
+
 /**
  * A region's keyring.
  *
@@ -82,6 +116,34 @@ export interface Keyring {
    * const { keks, subjectKeys } = await keyring.destroyJurisdictionKeys(jurisdiction);
    */
   destroyJurisdictionKeys(jurisdiction: JurisdictionId): Promise<DestroyedKeys>;
+
+  /**
+   * Every key of a jurisdiction held here, for a key backup: KEKs (unwrapped), wrapped subject
+   * DEKs and the ids of destroyed DEKs. Refused for jurisdictions this region may not hold.
+   */
+  exportJurisdictionKeys(jurisdiction: JurisdictionId): Promise<JurisdictionKeyMaterial>;
+
+  /**
+   * Seals a key backup's content under this region's key-backup key (derived from its master key,
+   * which is kept apart from the keyring file, so the seal survives the loss of that file), bound
+   * to the jurisdiction, this region and the backup id. Refused for jurisdictions this region may
+   * not hold: key material never leaves the jurisdiction, not even sealed.
+   */
+  sealKeyBackup(jurisdiction: JurisdictionId, backupId: string, content: Uint8Array): Promise<Buffer>;
+
+  /** Opens a key backup sealed by this region; `DOMICILE_ERR_INTEGRITY` when it does not open. */
+  openKeyBackup(jurisdiction: JurisdictionId, backupId: string, sealed: Uint8Array): Promise<Buffer>;
+
+  /**
+   * Installs a jurisdiction's key material from a key backup (idempotent): missing KEKs in their
+   * order, destroyed-key tombstones, and every subject DEK that unwraps under its KEK, is not
+   * destroyed here and for which `skip` is false (skipped ones are tombstoned).
+   */
+  restoreJurisdictionKeys(
+    jurisdiction: JurisdictionId,
+    material: JurisdictionKeyMaterial,
+    skip: (key: BackedUpSubjectKey) => boolean,
+  ): Promise<KeyRestoreOutcome>;
 
   /** The region's own data key for global-class (non-personal) records. */
   regionKey(): Promise<DataKey>;

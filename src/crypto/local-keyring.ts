@@ -8,14 +8,29 @@
  * wrong subject's data. The file is opened with `secure_delete` so destroyed keys are overwritten
  * on disk, and each destruction checkpoints the WAL so no copy lingers there either (E1).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomicileError, isDomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
-import { KEY_BYTES, unwrapKey, WRAPPED_KEY_BYTES, wrapKey } from './envelope.js';
-import type { DataKey, DestroyedKeys, Keyring, WrappedKey } from './keyring.js';
+import {
+  KEY_BYTES,
+  openKeyBackup,
+  sealKeyBackup,
+  unwrapKey,
+  WRAPPED_KEY_BYTES,
+  wrapKey,
+} from './envelope.js';
+import type {
+  BackedUpSubjectKey,
+  DataKey,
+  DestroyedKeys,
+  JurisdictionKeyMaterial,
+  KeyRestoreOutcome,
+  Keyring,
+  WrappedKey,
+} from './keyring.js';
 
 /** Options of `openLocalKeyring`. */
 export interface LocalKeyringOptions {
@@ -43,6 +58,11 @@ interface SubjectKeyRow {
   readonly id: string;
   readonly kek_id: string;
   readonly wrapped: Buffer;
+}
+
+interface BackedUpKeyRow extends SubjectKeyRow {
+  readonly subject_id: string;
+  readonly created_at: number;
 }
 
 interface RegionKeyRow {
@@ -102,6 +122,7 @@ const KEK_ID_LABEL = 'domicile/kek-id/v1';
 const DEK_ID = /^dek_[0-9a-f]{16}$/;
 const KEK_ID = /^kek_[0-9a-f]{16}$/;
 const REGION_KEY_PREFIX = 'rk_';
+const KEY_BACKUP_SALT = 'domicile/key-backup/v1';
 
 /**
  * The id of a KEK: a key check value (truncated HMAC of a fixed label), so every region holding
@@ -279,6 +300,11 @@ function prepareStatements(db: Db) {
        VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM keks), ?)`,
     ),
     deleteKeks: db.prepare<[string]>('DELETE FROM keks WHERE jurisdiction = ?'),
+    allKeks: db.prepare<[string], KekRow>('SELECT id, wrapped FROM keks WHERE jurisdiction = ? ORDER BY seq'),
+    allSubjectKeys: db.prepare<[string], BackedUpKeyRow>(
+      'SELECT subject_id, id, kek_id, wrapped, created_at FROM subject_keys WHERE jurisdiction = ? ORDER BY subject_id',
+    ),
+    allDestroyed: db.prepare<[], { id: string }>('SELECT id FROM destroyed_keys ORDER BY id'),
     subjectKey: db.prepare<[string, string], SubjectKeyRow>(
       'SELECT id, kek_id, wrapped FROM subject_keys WHERE jurisdiction = ? AND subject_id = ?',
     ),
@@ -507,6 +533,126 @@ class LocalKeyring implements Keyring {
     return destroyed;
   }
 
+  async exportJurisdictionKeys(jurisdiction: JurisdictionId): Promise<JurisdictionKeyMaterial> {
+    this.#requireAllowed(jurisdiction);
+    return this.#run('exporting the keys of a jurisdiction', () => ({
+      // copies: the cached KEKs stay ours, the caller wipes what it got
+      keks: this.#sql.allKeks
+        .all(jurisdiction)
+        .map((row) => ({ id: row.id, key: Buffer.from(this.#kek(jurisdiction, row)) })),
+      subjectKeys: this.#sql.allSubjectKeys.all(jurisdiction).map((row) => ({
+        subjectId: row.subject_id as SubjectId,
+        id: row.id,
+        kekId: row.kek_id,
+        wrapped: Uint8Array.from(row.wrapped),
+        createdAt: row.created_at,
+      })),
+      destroyed: this.#sql.allDestroyed.all().map((row) => row.id),
+    }));
+  }
+
+  async sealKeyBackup(jurisdiction: JurisdictionId, backupId: string, content: Uint8Array): Promise<Buffer> {
+    // INVARIANT: key material never leaves the jurisdiction: only its own regions seal (or open) it
+    this.#requireAllowed(jurisdiction);
+    const key = this.#keyBackupKey();
+    try {
+      return sealKeyBackup(key, { jurisdiction, regionId: this.regionId, backupId }, content);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  async openKeyBackup(jurisdiction: JurisdictionId, backupId: string, sealed: Uint8Array): Promise<Buffer> {
+    this.#requireAllowed(jurisdiction);
+    const key = this.#keyBackupKey();
+    try {
+      return openKeyBackup(key, { jurisdiction, regionId: this.regionId, backupId }, sealed);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  async restoreJurisdictionKeys(
+    jurisdiction: JurisdictionId,
+    material: JurisdictionKeyMaterial,
+    skip: (key: BackedUpSubjectKey) => boolean,
+  ): Promise<KeyRestoreOutcome> {
+    this.#requireAllowed(jurisdiction);
+    const counts = {
+      keks: 0,
+      keksPresent: 0,
+      restored: 0,
+      present: 0,
+      erased: 0,
+      destroyed: 0,
+      conflicts: 0,
+    };
+    this.#run('restoring the keys of a jurisdiction', () => {
+      const now = Date.now();
+      // oldest first, so the newest KEK of the backup becomes the one that wraps new DEKs
+      for (const kek of material.keks) {
+        // untrusted until its id matches its bytes (the id is a key check value)
+        if (kek.key.length !== KEY_BYTES || kekIdOf(kek.key) !== kek.id) {
+          throw new DomicileError(
+            'DOMICILE_ERR_INTEGRITY',
+            `region \`${this.regionId}\`: a restored KEK does not match its id`,
+          );
+        }
+        if (this.#sql.kek.get(jurisdiction, kek.id)) {
+          counts.keksPresent++;
+          continue;
+        }
+        const wrapped = wrapKey(this.#masterKey, { kind: 'kek', jurisdiction, kekId: kek.id }, kek.key);
+        this.#sql.insertKek.run(jurisdiction, kek.id, wrapped, now);
+        counts.keks++;
+      }
+      for (const id of material.destroyed) this.#sql.tombstone.run(id, now);
+      for (const key of material.subjectKeys) {
+        if (!DEK_ID.test(key.id) || !KEK_ID.test(key.kekId) || key.wrapped.length !== WRAPPED_KEY_BYTES) {
+          throw new DomicileError(
+            'DOMICILE_ERR_INTEGRITY',
+            `region \`${this.regionId}\`: a restored key is malformed`,
+          );
+        }
+        if (this.#sql.isDestroyed.get(key.id)) {
+          counts.destroyed++;
+          continue;
+        }
+        const existing = this.#sql.subjectKey.get(jurisdiction, key.subjectId);
+        if (skip(key)) {
+          // INVARIANT E1: an erased subject's key is not restored, and cannot come back by replication
+          if (existing?.id !== key.id) this.#sql.tombstone.run(key.id, now);
+          counts.erased++;
+          continue;
+        }
+        if (existing) {
+          if (existing.id === key.id) counts.present++;
+          else counts.conflicts++;
+          continue;
+        }
+        const kekRow = this.#sql.kek.get(jurisdiction, key.kekId);
+        if (!kekRow) throw this.#noKek(jurisdiction);
+        const wrapped = Buffer.from(key.wrapped);
+        // INVARIANT: a restored DEK must unwrap for the jurisdiction, subject and id it was made for
+        unwrapKey(
+          this.#kek(jurisdiction, kekRow),
+          { kind: 'subject-key', jurisdiction, subjectId: key.subjectId, keyId: key.id, kekId: key.kekId },
+          wrapped,
+        );
+        this.#sql.insertSubjectKey.run(
+          jurisdiction,
+          key.subjectId,
+          key.id,
+          key.kekId,
+          wrapped,
+          key.createdAt,
+        );
+        counts.restored++;
+      }
+    });
+    return counts;
+  }
+
   async regionKey(): Promise<DataKey> {
     if (this.#regionKey) return this.#regionKey;
     return this.#run('reading the region key', () => {
@@ -561,6 +707,15 @@ class LocalKeyring implements Keyring {
         `region \`${this.regionId}\`: refusing keys of jurisdiction \`${jurisdiction}\`: not an allowed jurisdiction of this region`,
       );
     }
+  }
+
+  /**
+   * This region's key-backup key: derived from the master key and the region id (HKDF-SHA256),
+   * not stored, so a region whose keyring file is lost can still open its key backups.
+   */
+  #keyBackupKey(): Buffer {
+    if (this.#closed) throw unavailable(`region \`${this.regionId}\`: the keyring is closed`);
+    return Buffer.from(hkdfSync('sha256', this.#masterKey, KEY_BACKUP_SALT, this.regionId, KEY_BYTES));
   }
 
   #noKek(jurisdiction: JurisdictionId): DomicileError {

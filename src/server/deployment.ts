@@ -82,6 +82,11 @@ export interface InitReport {
   readonly masterKey: MasterKey['source'] & { generated: boolean };
   readonly issuerCreated: boolean;
   readonly kekInstalled: { region: RegionId; jurisdiction: JurisdictionId }[];
+  /**
+   * Regions whose keyring lacks the KEK of a jurisdiction that other regions hold (a lost keyring
+   * file, a new region): left without it, failing closed, until `domicile backup restore-keys`.
+   */
+  readonly kekMissing: { region: RegionId; jurisdiction: JurisdictionId }[];
   /** Each jurisdiction's log: origin and the verifier key an auditor needs. */
   readonly logs: { jurisdiction: JurisdictionId; origin: string; verifierKey: string; created: boolean }[];
 }
@@ -137,6 +142,7 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
   }
   const keyrings = await openKeyrings({ ...options, config }, master.key);
   const kekInstalled: InitReport['kekInstalled'] = [];
+  const kekMissing: InitReport['kekMissing'] = [];
   try {
     for (const jurisdiction of config.jurisdictions.values()) {
       const holders = [...keyrings.entries()].filter(([region]) =>
@@ -147,10 +153,10 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
         if (!(await keyring.hasKek(jurisdiction.id))) missing.push([region, keyring]);
       if (missing.length === 0) continue;
       if (missing.length !== holders.length) {
-        throw new DomicileError(
-          'DOMICILE_ERR_CONFIG',
-          `jurisdiction \`${jurisdiction.id}\`: some regions hold its key and others do not: copy the keyring of a region that has it`,
-        );
+        // never a new KEK next to the existing one: the region gets the jurisdiction's own keys
+        // back from a key backup (`domicile backup restore-keys`); until then it fails closed
+        for (const [region] of missing) kekMissing.push({ region, jurisdiction: jurisdiction.id });
+        continue;
       }
       const kek = randomBytes(32);
       for (const [region, keyring] of missing) {
@@ -167,7 +173,13 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
     const { verifierKey, created } = await ensureLogKeys(dataDir, jurisdiction);
     logs.push({ jurisdiction: jurisdiction.id, origin: jurisdiction.logOrigin, verifierKey, created });
   }
-  return { masterKey: { ...master.source, generated: master.generated }, issuerCreated, kekInstalled, logs };
+  return {
+    masterKey: { ...master.source, generated: master.generated },
+    issuerCreated,
+    kekInstalled,
+    kekMissing,
+    logs,
+  };
 }
 
 /** Loads the issuer's private key (for `domicile token`). */

@@ -11,6 +11,7 @@ import { requireJurisdiction } from '../domain/residency.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import type { AuditLog } from '../services/audit/audit-log.js';
 import type { BackupService, OperationContext } from '../services/backup/backup.js';
+import type { KeyBackupService } from '../services/backup/key-backup.js';
 import type { ExportRequest, ExportService } from '../services/transfer/export.js';
 import type { TransferGate } from '../services/transfer/gate.js';
 import type { RelocationService } from '../services/transfer/relocation.js';
@@ -25,6 +26,7 @@ export interface TransferRoutesOptions {
   readonly config: Config;
   readonly verifier: TokenVerifier;
   readonly backups: BackupService;
+  readonly keyBackups: KeyBackupService;
   readonly exports: ExportService;
   readonly relocation: RelocationService;
   readonly gate: TransferGate;
@@ -85,7 +87,7 @@ export async function transfersReport(
 
 /** Registers the transfer routes. */
 export function registerTransferRoutes(app: FastifyInstance, options: TransferRoutesOptions): void {
-  const { verifier, backups, exports, relocation } = options;
+  const { verifier, backups, keyBackups, exports, relocation } = options;
   const context = async (request: FastifyRequest): Promise<OperationContext> => ({
     requestId: request.id,
     principal: await verifier.verifyHeader(request.headers.authorization),
@@ -162,6 +164,64 @@ export function registerTransferRoutes(app: FastifyInstance, options: TransferRo
       const ctx = await context(request);
       const { id } = request.params as { id: string };
       return backups.restore({ id, to: (request.body as { to: string }).to }, ctx);
+    },
+  );
+
+  app.post(
+    '/v1/key-backups',
+    {
+      schema: {
+        summary: 'Back up a jurisdiction’s keyring, sealed, into one of its own regions (never abroad)',
+        body: {
+          type: 'object',
+          properties: { jurisdiction: short, to: short },
+          required: ['jurisdiction', 'to'],
+          additionalProperties: false,
+        },
+        response: responses,
+      },
+    },
+    async (request, reply) => {
+      const ctx = await context(request);
+      const body = request.body as { jurisdiction: string; to: string };
+      return reply.code(201).send(await keyBackups.create(body, ctx));
+    },
+  );
+
+  app.get(
+    '/v1/key-backups',
+    {
+      schema: {
+        summary: 'List keyring backups (key ids and counts; no key)',
+        querystring: {
+          type: 'object',
+          properties: { region: short, jurisdiction: short },
+          additionalProperties: false,
+        },
+        response: responses,
+      },
+    },
+    async (request) => {
+      await context(request);
+      const query = request.query as { region?: string; jurisdiction?: string };
+      return { keyBackups: await keyBackups.list(query) };
+    },
+  );
+
+  app.post(
+    '/v1/key-backups/:id/restore',
+    {
+      schema: {
+        summary: 'Restore a keyring backup into a region of its jurisdiction, without erased subjects’ keys',
+        params: backupIdParams,
+        body: { type: 'object', properties: { to: short }, required: ['to'], additionalProperties: false },
+        response: responses,
+      },
+    },
+    async (request) => {
+      const ctx = await context(request);
+      const { id } = request.params as { id: string };
+      return keyBackups.restore({ id, to: (request.body as { to: string }).to }, ctx);
     },
   );
 

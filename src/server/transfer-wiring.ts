@@ -13,6 +13,7 @@ import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
 import { requireJurisdiction } from '../domain/residency.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import { BackupService } from '../services/backup/backup.js';
+import { KeyBackupService } from '../services/backup/key-backup.js';
 import { BackupScheduler } from '../services/backup/scheduler.js';
 import { ExportService } from '../services/transfer/export.js';
 import type { TransferGate } from '../services/transfer/gate.js';
@@ -44,6 +45,8 @@ export interface TransferServices {
   readonly gate: TransferGate;
   readonly store: SqliteTransferStore;
   readonly backups: BackupService;
+  /** Keyring backups, only to the jurisdiction's own regions. */
+  readonly keyBackups: KeyBackupService;
   readonly exports: ExportService;
   readonly relocation: RelocationService;
   /** The backup signing key of a jurisdiction. */
@@ -52,6 +55,8 @@ export interface TransferServices {
   readonly pseudonym: (jurisdiction: JurisdictionId, subjectId: SubjectId) => string;
   /** The backup storage of a region (`data/<region>/backups/`). */
   readonly storage: (region: RegionId) => BackupStorage;
+  /** The key backup storage of a region (`data/<region>/key-backups/`). */
+  readonly keyStorage: (region: RegionId) => BackupStorage;
   /** The vault's erasure hook: puts the erasure in the ledger (E1). */
   readonly onErased: (jurisdiction: JurisdictionId, subjectId: SubjectId, erasedAt: Date) => Promise<void>;
   /** Registers the HTTP routes. */
@@ -87,11 +92,31 @@ export async function openTransferServices(options: TransferServicesOptions): Pr
     }
     return s;
   };
+  const keyStorages = new Map<RegionId, BackupStorage>();
+  const keyStorage = (region: RegionId): BackupStorage => {
+    let s = keyStorages.get(region);
+    if (!s) {
+      s = new FolderBackupStorage(region, join(dataDir, region, 'key-backups'));
+      keyStorages.set(region, s);
+    }
+    return s;
+  };
   const backups = new BackupService({
     config,
     stores,
     keyrings,
     storage,
+    gate,
+    transfers: store,
+    directory,
+    pseudonym,
+    signer: (j) => keysOf(j).signer,
+    verifier: (j) => keysOf(j).verifier,
+  });
+  const keyBackups = new KeyBackupService({
+    config,
+    keyrings,
+    storage: keyStorage,
     gate,
     transfers: store,
     pseudonym,
@@ -114,11 +139,13 @@ export async function openTransferServices(options: TransferServicesOptions): Pr
     gate,
     store,
     backups,
+    keyBackups,
     exports,
     relocation,
     keys: keysOf,
     pseudonym,
     storage,
+    keyStorage,
     onErased: async (jurisdiction, subjectId, erasedAt) => {
       await store.recordErasure({
         jurisdiction,
@@ -127,7 +154,16 @@ export async function openTransferServices(options: TransferServicesOptions): Pr
       });
     },
     register: (app, verifier) =>
-      registerTransferRoutes(app, { config, verifier, backups, exports, relocation, gate, logs: audit.logs }),
+      registerTransferRoutes(app, {
+        config,
+        verifier,
+        backups,
+        keyBackups,
+        exports,
+        relocation,
+        gate,
+        logs: audit.logs,
+      }),
     start: () => {
       gate.start();
       scheduler.start();

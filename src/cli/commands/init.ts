@@ -24,6 +24,11 @@ export function register(program: Command): void {
           lines.push(report.issuerCreated ? '  token issuer key: created' : '  token issuer key: present');
           for (const k of report.kekInstalled)
             lines.push(`  key of jurisdiction ${k.jurisdiction}: installed in ${k.region}`);
+          for (const k of report.kekMissing) {
+            lines.push(
+              `  key of jurisdiction ${k.jurisdiction}: missing in ${k.region} (restore it with \`domicile backup restore-keys\`)`,
+            );
+          }
           for (const l of report.logs) {
             lines.push(
               `  log of jurisdiction ${l.jurisdiction}${l.created ? ' (created)' : ''}: verifier key ${l.verifierKey}`,

@@ -8,6 +8,7 @@ function format(reports: readonly JurisdictionTransferReport[]): string {
   for (const r of reports) {
     out.push(`${r.jurisdiction} (log size ${r.logSize})`);
     out.push(`  protected plaintext records that left the jurisdiction: ${r.protectedPlaintextLeft}`);
+    out.push(`  keys that left the jurisdiction: ${r.keyMaterialLeft}`);
     if (r.relocatedOut > 0) out.push(`  records that left with a relocated subject: ${r.relocatedOut}`);
     for (const [title, lines] of [
       ['allowed', r.allowed],

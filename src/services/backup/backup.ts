@@ -19,7 +19,7 @@ import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import { isGlobalClass, requireJurisdiction, requireRegion, servingRegions } from '../../domain/residency.js';
 import type { BackupStorage } from '../../store/backup-storage.js';
-import type { RegionStore, StoredRecord } from '../../store/region-store.js';
+import type { RegionStore, StoredRecord, SubjectDirectory } from '../../store/region-store.js';
 import type { TransferStore } from '../../store/transfer-store.js';
 import { hashLeaf, rootFromLeafHashes } from '../../tlog/merkle.js';
 import { type NoteSigner, type NoteVerifier, openNote, parseNote, signNote } from '../../tlog/note.js';
@@ -82,6 +82,8 @@ export interface RestoreReport {
   readonly erased: number;
   /** Records whose data key no longer exists anywhere (crypto-shredded): skipped. */
   readonly unreadable: number;
+  /** Subjects missing from the directory, registered again in the backup's jurisdiction. */
+  readonly registered: number;
 }
 
 /** Who asks, for the log. */
@@ -99,6 +101,11 @@ export interface BackupServiceOptions {
   readonly storage: (region: RegionId) => BackupStorage;
   readonly gate: TransferGate;
   readonly transfers: TransferStore;
+  /**
+   * The subject directory: a restore registers the subjects of the records it restores that are
+   * missing there (a directory lost with the rest), never an erased one. Omitted: left alone.
+   */
+  readonly directory?: SubjectDirectory | undefined;
   /** The subject's pseudonym in its jurisdiction's log (the erasure ledger's key). */
   readonly pseudonym: (jurisdiction: JurisdictionId, subjectId: SubjectId) => string;
   readonly signer: (jurisdiction: JurisdictionId) => NoteSigner;
@@ -314,7 +321,9 @@ export class BackupService {
     if (!keyring)
       throw new DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE', `no keyring in \`${target.id}\``);
     const ledger = await this.options.transfers.erasures(jurisdiction.id);
-    const counts = { restored: 0, present: 0, erased: 0, unreadable: 0 };
+    const counts = { restored: 0, present: 0, erased: 0, unreadable: 0, registered: 0 };
+    const { directory } = this.options;
+    const seen = new Set<string>();
     await this.readRecords(storage, manifest, async (line) => {
       const record = fromLine(line);
       // INVARIANT E1: an erasure after the backup was taken is re-applied: the subject stays gone
@@ -330,6 +339,15 @@ export class BackupService {
       }
       if ((await store.putRecordIfNewer(restored)) === 'written') counts.restored++;
       else counts.present++;
+      // a readable, not erased record: its subject must be reachable through the directory again
+      // (registered after the write, so an interrupted restore re-registers on its re-run)
+      if (directory && !seen.has(record.subjectId)) {
+        seen.add(record.subjectId);
+        if ((await directory.lookup(record.subjectId)) === undefined) {
+          if ((await directory.register(record.subjectId, jurisdiction.id)) === 'created')
+            counts.registered++;
+        }
+      }
     });
     return { id: manifest.id, to: target.id, records: manifest.records, ...counts };
   }

@@ -8,7 +8,7 @@
 import type { Config, Jurisdiction, Region } from '../../domain/config.js';
 import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RegionId } from '../../domain/ids.js';
-import { mayHold, requireJurisdiction } from '../../domain/residency.js';
+import { jurisdictionsHeldBy, mayHold, requireJurisdiction } from '../../domain/residency.js';
 import { type Principal, summarizePrincipal } from '../access/principal.js';
 import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 
@@ -22,6 +22,13 @@ export const TRANSFER_KINDS = [
   'relocation',
 ] as const;
 export type TransferKind = (typeof TRANSFER_KINDS)[number];
+
+/**
+ * The class of key material (KEKs, wrapped DEKs: key backups and their restores). Not a data class
+ * of the configuration; the gate decides it before any configured class — a configured class of
+ * this name is treated as key material too.
+ */
+export const KEY_MATERIAL_CLASS = 'key-material';
 
 /**
  * What crosses: `plaintext` (or anything the destination can decrypt, e.g. ciphertext with its
@@ -77,12 +84,13 @@ export function checkTransfer(config: Config, request: TransferRequest): Transfe
   if (!source) return { allowed: false, reason: `unknown jurisdiction \`${request.sourceJurisdiction}\`` };
   const region = config.regions.get(request.destinationRegion as RegionId);
   if (!region) return { allowed: false, reason: `unknown region \`${request.destinationRegion}\`` };
-  const dataClass = config.classes.get(request.classId as ClassId);
-  if (!dataClass) return { allowed: false, reason: `unknown data class \`${request.classId}\`` };
   if (region.status === 'retired') return { allowed: false, reason: `region \`${region.id}\` is retired` };
   if (!Number.isSafeInteger(request.records) || request.records < 0 || !Number.isSafeInteger(request.bytes)) {
     return { allowed: false, reason: 'volume must be a non-negative integer' };
   }
+  if (request.classId === KEY_MATERIAL_CLASS) return checkKeyMaterial(config, source, region);
+  const dataClass = config.classes.get(request.classId as ClassId);
+  if (!dataClass) return { allowed: false, reason: `unknown data class \`${request.classId}\`` };
   if (request.kind === 'relocation') return checkRelocation(config, request, region);
   if (dataClass.residency === 'global') return { allowed: true, reason: 'global class: may go anywhere' };
   const home = source.countries.includes(region.country);
@@ -108,6 +116,21 @@ export function checkTransfer(config: Config, request: TransferRequest): Transfe
   return {
     allowed: false,
     reason: `region \`${region.id}\` is neither a region nor a backup region of \`${source.id}\``,
+  };
+}
+
+/**
+ * INVARIANT T1 (keys stay home): key material goes only to regions of its jurisdiction — regions
+ * whose keyrings may hold its KEK — whatever its form: not even wrapped or sealed does it go to a
+ * backup region abroad, so nothing outside the jurisdiction can ever decrypt its backups.
+ */
+function checkKeyMaterial(config: Config, source: Jurisdiction, region: Region): TransferDecision {
+  if (jurisdictionsHeldBy(config, region.id).includes(source.id)) {
+    return { allowed: true, reason: 'key material to a region of its jurisdiction' };
+  }
+  return {
+    allowed: false,
+    reason: `key material of \`${source.id}\` never leaves the jurisdiction, not even wrapped: \`${region.id}\` (${region.country}) is not one of its regions`,
   };
 }
 

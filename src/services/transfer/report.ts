@@ -9,6 +9,7 @@ import type { ClassId, JurisdictionId } from '../../domain/ids.js';
 import type { TransparencyLog } from '../../tlog/log.js';
 import { decodeEntryBundle } from '../../tlog/tiles.js';
 import { decodeLogEntry, type LogEntry } from '../audit/entry.js';
+import { KEY_MATERIAL_CLASS } from './gate.js';
 
 /** One line of the report: a (kind, destination, class, form) with its volume. */
 export interface TransferVolume {
@@ -37,6 +38,8 @@ export interface JurisdictionTransferReport {
   readonly protectedPlaintextLeft: number;
   /** Records that left with their subject, who moved to another jurisdiction. */
   readonly relocatedOut: number;
+  /** Keys (KEKs and DEKs, in any form) that went to a region outside the jurisdiction. Must be 0. */
+  readonly keyMaterialLeft: number;
 }
 
 const TILE_WIDTH = 256;
@@ -66,6 +69,7 @@ export function transferReportOf(
   const refused = new Map<string, TransferVolume>();
   let protectedPlaintextLeft = 0;
   let relocatedOut = 0;
+  let keyMaterialLeft = 0;
   for (const entry of entries) {
     if (!entry.type.startsWith('transfer.') || entry.decision === 'info') continue;
     const d = entry.details;
@@ -98,6 +102,7 @@ export function transferReportOf(
     );
     if (entry.decision !== 'allow' || !j) continue;
     const outside = line.destinationCountry === null || !j.countries.includes(line.destinationCountry);
+    if (outside && line.classId === KEY_MATERIAL_CLASS) keyMaterialLeft += line.records;
     const residency = config.classes.get(line.classId as ClassId)?.residency;
     if (outside && line.form === 'plaintext' && residency === 'jurisdiction') {
       if (line.kind === 'relocation') relocatedOut += line.records;
@@ -117,5 +122,6 @@ export function transferReportOf(
     refused: sorted(refused),
     protectedPlaintextLeft,
     relocatedOut,
+    keyMaterialLeft,
   };
 }
