@@ -116,8 +116,13 @@ describe('domicile migrate run and verify', () => {
     });
     expect(got.statusCode).toBe(200);
     expect(got.headers['x-domicile-region']).toBe(HOME);
-    const types = (await logEntries(dep, 'US')).map((e) => e.type);
+    const entries = await logEntries(dep, 'US');
+    const types = entries.map((e) => e.type);
     expect(types.filter((t) => t === 'migrate.batch')).toHaveLength(4);
+    // T1: every batch passed the transfer gate, with its volume
+    const transfers = entries.filter((e) => e.type === 'transfer.migration');
+    expect(transfers).toHaveLength(4);
+    expect(transfers.every((e) => e.decision === 'allow')).toBe(true);
     expect(types).toContain('migrate.complete');
     expect(types).toContain('migrate.verify');
     const status = cli(dep, ['--json', 'migrate', 'status']);

@@ -18,6 +18,7 @@ import type { AuditSink } from '../services/audit/audit-event.js';
 import type { MigrationContext, MigrationSource, MigrationTarget } from '../services/migrate/migration.js';
 import { regionSource } from '../services/migrate/region-source.js';
 import type { WipeStorage } from '../services/migrate/wipe.js';
+import { TransferGate } from '../services/transfer/gate.js';
 import {
   countByFullScan,
   measureSqliteJurisdiction,
@@ -106,6 +107,7 @@ export async function openOperator(options: {
     if (!keyring) throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `region \`${region}\` has no keyring`);
     return keyring;
   };
+  const gate = new TransferGate({ config, audit: (j) => audit.sink(j) });
   return {
     config,
     dataDir,
@@ -121,6 +123,7 @@ export async function openOperator(options: {
         pseudonymKey: (await loadLogKeys(dataDir, j)).pseudonymKey,
         principal,
         requestId: `cli-${process.pid}-${Date.now()}`,
+        transfer: (request) => gate.authorize(request),
       };
     },
     regionSource(region, jurisdiction) {

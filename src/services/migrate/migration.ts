@@ -29,6 +29,7 @@ import type { RegionStore, StoredRecord } from '../../store/region-store.js';
 import type { PrincipalSummary } from '../access/principal.js';
 import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 import { pseudonymize } from '../audit/entry.js';
+import type { TransferRequest } from '../transfer/gate.js';
 import { contentHash, MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
 
 /** A readable record of a source, in plaintext (it never leaves this process). */
@@ -86,6 +87,11 @@ export interface MigrationContext {
   readonly principal: PrincipalSummary | null;
   readonly requestId: string;
   readonly now?: () => number;
+  /**
+   * The transfer gate (T1): every batch is a `migration` transfer, checked and logged with its
+   * volume before it is committed. Refused → the batch is not written.
+   */
+  readonly transfer?: (request: TransferRequest) => Promise<unknown>;
 }
 
 /** What `planMigration` found. */
@@ -275,6 +281,26 @@ export async function runMigration(
             subjectId: last.ok ? last.record.subjectId : last.subjectId,
             key: last.ok ? last.record.key : last.key,
           };
+    // INVARIANT T1: a batch crosses regions only through the transfer gate (one call per class)
+    const volumes = new Map<string, { records: number; bytes: number }>();
+    for (const record of records) {
+      const v = volumes.get(record.classId) ?? { records: 0, bytes: 0 };
+      volumes.set(record.classId, { records: v.records + 1, bytes: v.bytes + record.ciphertext.length });
+    }
+    for (const [classId, volume] of volumes) {
+      await ctx.transfer?.({
+        kind: 'migration',
+        sourceJurisdiction: jurisdiction,
+        sourceRegion: source.id as RegionId,
+        destinationRegion: target.regionId,
+        classId,
+        form: 'plaintext',
+        records: volume.records,
+        bytes: volume.bytes,
+        requestId: ctx.requestId,
+        details: { migration: id },
+      });
+    }
     // INVARIANT L1: the batch is on the record before it is committed
     await log(
       ctx,
