@@ -22,6 +22,7 @@ import {
   NeedsCedarSignal,
   type RecordValue,
   type SetValue,
+  sameEntity,
   setIncludes,
   setIncludesAll,
   type Value,
@@ -56,9 +57,9 @@ export const UNSUPPORTED_OPERATORS: readonly string[] = [
   'Long literals outside ±(2^53 − 1) (JSON cannot carry them exactly)',
 ];
 
-type Node = { readonly [op: string]: unknown };
+export type Node = { readonly [op: string]: unknown };
 
-function asNode(e: unknown): Node {
+export function asNode(e: unknown): Node {
   if (typeof e !== 'object' || e === null || Array.isArray(e))
     throw new UnsupportedConstruct('malformed expression');
   return e as Node;
@@ -69,7 +70,7 @@ function binary(body: unknown): { left: Expr; right: Expr } {
   return { left: n.left as Expr, right: n.right as Expr };
 }
 
-function typeError(op: string, expected: string, got: Value): EvaluationError {
+export function typeError(op: string, expected: string, got: Value): EvaluationError {
   return new EvaluationError(`\`${op}\`: expected ${expected}, got ${describe(got)}`);
 }
 
@@ -82,39 +83,39 @@ function describe(v: Value): string {
   return isSet(v) ? 'set' : 'record';
 }
 
-function asBool(op: string, v: Value): boolean {
+export function asBool(op: string, v: Value): boolean {
   if (typeof v === 'boolean') return v;
   if (v instanceof ExtensionValue) throw new NeedsCedarSignal(op);
   throw typeError(op, 'bool', v);
 }
 
-function asLong(op: string, v: Value): Long {
+export function asLong(op: string, v: Value): Long {
   if (typeof v === 'number' || typeof v === 'bigint') return v;
   // datetime and duration compare with `<`: that belongs to cedar-wasm
   if (v instanceof ExtensionValue) throw new NeedsCedarSignal(op);
   throw typeError(op, 'long', v);
 }
 
-function asSet(op: string, v: Value): SetValue {
+export function asSet(op: string, v: Value): SetValue {
   if (isSet(v)) return v;
   if (v instanceof ExtensionValue) throw new NeedsCedarSignal(op);
   throw typeError(op, 'set', v);
 }
 
-function asEntity(op: string, v: Value): EntityRef {
+export function asEntity(op: string, v: Value): EntityRef {
   if (v instanceof EntityRef) return v;
   if (v instanceof ExtensionValue) throw new NeedsCedarSignal(op);
   throw typeError(op, 'entity', v);
 }
 
 const I64_MIN = -(2n ** 63n);
-const I64_MAX = 2n ** 63n - 1n;
+export const I64_MAX = 2n ** 63n - 1n;
 
 /**
  * Cedar Longs are 64-bit and overflow is an error. A Long is a number while it is a safe integer
  * and a bigint beyond, so `===`, `<` and `Array.includes` stay exact across both.
  */
-function longResult(op: '+' | '-' | '*', a: Long, b: Long): Long {
+export function longResult(op: '+' | '-' | '*', a: Long, b: Long): Long {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = op === '+' ? a + b : op === '-' ? a - b : a * b;
     if (Number.isSafeInteger(r)) return r === 0 ? 0 : r;
@@ -126,13 +127,13 @@ function longResult(op: '+' | '-' | '*', a: Long, b: Long): Long {
   return normalizeLong(r);
 }
 
-function normalizeLong(r: bigint): Long {
+export function normalizeLong(r: bigint): Long {
   return r >= BigInt(Number.MIN_SAFE_INTEGER) && r <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r) : r;
 }
 
 /** `a in b` where b is an entity or a set of entities (Cedar hierarchy membership, reflexive). */
 export function entityIn(entities: EntityStore, a: EntityRef, b: Value): boolean {
-  if (b instanceof EntityRef) return a.key === b.key || entities.ancestors(a.key).has(b.key);
+  if (b instanceof EntityRef) return sameEntity(a, b) || entities.ancestors(a.key).has(b.key);
   if (isSet(b)) {
     let ancestors: ReadonlySet<string> | undefined;
     let found = false;
@@ -140,7 +141,7 @@ export function entityIn(entities: EntityStore, a: EntityRef, b: Value): boolean
     for (const x of b) {
       const e = asEntity('in', x);
       if (found) continue;
-      if (a.key === e.key) {
+      if (sameEntity(a, e)) {
         found = true;
         continue;
       }
@@ -156,7 +157,7 @@ export function entityIn(entities: EntityStore, a: EntityRef, b: Value): boolean
 /** Reads `attr` of a record or an entity; a missing attribute or entity is an evaluation error. */
 export function getAttr(entities: EntityStore, v: Value, attr: string): Value {
   if (v instanceof EntityRef) {
-    const data = entities.get(v.key);
+    const data = entities.entity(v);
     if (data === undefined) throw new EvaluationError(`entity \`${v.key}\` does not exist`);
     if (!Object.hasOwn(data.attrs, attr))
       throw new EvaluationError(`\`${v.key}\` does not have the attribute \`${attr}\``);
@@ -173,7 +174,7 @@ export function getAttr(entities: EntityStore, v: Value, attr: string): Value {
 /** `v has attr`: false for an entity that does not exist. */
 export function hasAttr(entities: EntityStore, v: Value, attr: string): boolean {
   if (v instanceof EntityRef) {
-    const data = entities.get(v.key);
+    const data = entities.entity(v);
     return data !== undefined && Object.hasOwn(data.attrs, attr);
   }
   if (isRecord(v)) return Object.hasOwn(v, attr);
@@ -181,7 +182,7 @@ export function hasAttr(entities: EntityStore, v: Value, attr: string): boolean 
   throw typeError('has', 'entity or record', v);
 }
 
-function compileLiteral(json: unknown): Value {
+export function compileLiteral(json: unknown): Value {
   let v: Value;
   try {
     v = valueFromJson(json as Parameters<typeof valueFromJson>[0]);
@@ -199,7 +200,7 @@ function containsExtension(v: Value): boolean {
   return Object.values(v).some(containsExtension);
 }
 
-function compileLike(pattern: unknown): RegExp {
+export function compileLike(pattern: unknown): RegExp {
   if (!Array.isArray(pattern)) throw new UnsupportedConstruct('like: malformed pattern');
   let src = '^';
   for (const el of pattern) {
@@ -521,7 +522,7 @@ function splitAnd(e: Expr, out: Expr[]): void {
   } else out.push(e);
 }
 
-const BOOLEAN_OPERATORS = new Set([
+export const BOOLEAN_OPERATORS = new Set([
   '!',
   '==',
   '!=',

@@ -21,6 +21,7 @@ import {
   EntityRef,
   type EntityStore,
   type RecordValue,
+  sameEntity,
   type Value,
 } from './values.js';
 
@@ -174,15 +175,25 @@ function checkLong(what: string, n: number): void {
 /** Entities of one request: a handful, searched linearly, plus the schema's actions. */
 class RequestEntities implements EntityStore {
   constructor(
-    private readonly keys: readonly string[],
+    private readonly refs: readonly EntityRef[],
     private readonly data: readonly EntityData[],
     private readonly actions: ReadonlyMap<string, EntityData>,
     private readonly actionAncestors: ReadonlyMap<string, ReadonlySet<string>>,
   ) {}
 
   get(key: string): EntityData | undefined {
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] === key) return this.data[i];
+    for (let i = 0; i < this.refs.length; i++) if (this.refs[i]?.key === key) return this.data[i];
     return this.actions.get(key);
+  }
+
+  entity(ref: EntityRef): EntityData | undefined {
+    // the request's principal, resource and jurisdiction are found by identity, without a key
+    for (let i = 0; i < this.refs.length; i++) if (this.refs[i] === ref) return this.data[i];
+    for (let i = 0; i < this.refs.length; i++) {
+      const r = this.refs[i];
+      if (r !== undefined && sameEntity(r, ref)) return this.data[i];
+    }
+    return this.actions.get(ref.key);
   }
 
   ancestors(key: string): ReadonlySet<string> {
@@ -277,12 +288,7 @@ export function prepareRequest(
     principal,
     action: actionRef(request.action),
     resource,
-    entities: new RequestEntities(
-      refs.map((r) => r.key),
-      data,
-      actions,
-      actionAncestors,
-    ),
+    entities: new RequestEntities(refs, data, actions, actionAncestors),
     entityRefs: refs,
     entityData: data,
   };

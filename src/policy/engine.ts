@@ -19,6 +19,7 @@ import {
   type PolicyJson,
   type SchemaJson,
 } from './cedar.js';
+import { generatePolicy } from './codegen.js';
 import { type CompiledCondition, compilePolicy, type Env, UnsupportedConstruct } from './compile.js';
 import {
   cedarRequestFor,
@@ -197,17 +198,15 @@ export class PolicyEngine {
    * });
    */
   decide(request: DecisionRequest): Decision {
-    return this.decideEach(request, (input) => this.evaluate(input));
+    return this.decideEach(request, false);
   }
 
   /** Decides a Domicile request with cedar-wasm (same presentations, same error semantics). */
   decideWithCedar(request: DecisionRequest): Decision {
-    return this.decideEach(request, (input) =>
-      this.decisionFromCedar(this.askCedar(this.cedarIds.all, input.toCedar())),
-    );
+    return this.decideEach(request, true);
   }
 
-  private decideEach(request: DecisionRequest, run: (input: EvaluationInput) => Decision): Decision {
+  private decideEach(request: DecisionRequest, withCedar: boolean): Decision {
     let prepared: PreparedRequest;
     try {
       prepared = prepareRequest(request, this.actionEntities, this.actionAncestors);
@@ -223,10 +222,10 @@ export class PolicyEngine {
       } catch (e) {
         return this.requestError(e);
       }
-      const decision = run({
-        env: envFor(prepared, context),
-        toCedar: () => cedarRequestFor(prepared, context),
-      });
+      // no closure or input object per presentation: the cedar-wasm request is built only if needed
+      const decision = withCedar
+        ? this.decisionFromCedar(this.askCedar(this.cedarIds.all, cedarRequestFor(prepared, context)))
+        : this.evaluateEnv(envFor(prepared, context), prepared);
       if (decision.allowed || decision.errors.length > 0) return decision;
       for (const id of decision.determining) if (!forbids?.includes(id)) forbids = append(forbids, id);
     }
@@ -259,7 +258,11 @@ export class PolicyEngine {
    * resource keys, every one of them (so that `determining` and `errors` are complete).
    */
   evaluate(input: EvaluationInput): Decision {
-    const { env } = input;
+    return this.evaluateEnv(input.env, input.toCedar);
+  }
+
+  /** {@link evaluate}, with the cedar-wasm request given as a builder or as the prepared request. */
+  private evaluateEnv(env: Env, source: (() => CedarRequest) | PreparedRequest): Decision {
     const info = this.actions.get(env.action.key);
     if (info === undefined)
       return this.denyRequest(`action \`${env.action.key}\` does not exist in the schema`);
@@ -268,7 +271,7 @@ export class PolicyEngine {
         `\`${env.action.key}\` does not apply to principal type \`${env.principal.type}\` and resource type \`${env.resource.type}\``,
       );
     }
-    const candidates = info.bucket.candidates(env.entities.get(env.resource.key)?.attrs);
+    const candidates = info.bucket.candidates(env.entities.entity(env.resource)?.attrs);
     let permits: string[] | undefined;
     let forbids: string[] | undefined;
     let errors: string[] | undefined;
@@ -289,12 +292,12 @@ export class PolicyEngine {
       } catch (e) {
         if (e instanceof EvaluationError) errors = append(errors, `policy \`${p.id}\`: ${e.message}`);
         else if (e instanceof NeedsCedarSignal)
-          return this.decisionFromCedar(this.askCedar(this.cedarIds.all, input.toCedar()));
+          return this.decisionFromCedar(this.askCedar(this.cedarIds.all, cedarRequestOf(env, source)));
         else throw e;
       }
     }
     if (fallbackPermits || fallbackForbids) {
-      const request = input.toCedar();
+      const request = cedarRequestOf(env, source);
       for (const [wanted, id] of [
         [fallbackPermits, this.cedarIds.permits],
         [fallbackForbids, this.cedarIds.forbids],
@@ -379,6 +382,11 @@ export class PolicyEngine {
   }
 }
 
+/** The cedar-wasm form of an evaluation, built only when cedar-wasm must answer. */
+function cedarRequestOf(env: Env, source: (() => CedarRequest) | PreparedRequest): CedarRequest {
+  return typeof source === 'function' ? source() : cedarRequestFor(source, env.context);
+}
+
 /** Appends to a list allocated only when first needed: most decisions have no errors. */
 function append(list: string[] | undefined, item: string): string[] {
   if (list === undefined) return [item];
@@ -458,6 +466,19 @@ function readSchemaActions(schema: SchemaJson<string>): SchemaActions {
     }
   }
   return { refs, entities, appliesTo };
+}
+
+/**
+ * The policy as one generated function (see `codegen.ts`), or its closures where the runtime
+ * forbids code generation from strings (`--disallow-code-generation-from-strings`).
+ */
+function generatedOr(policy: PolicyJson, closures: CompiledCondition): CompiledCondition {
+  try {
+    return generatePolicy(policy);
+  } catch (e) {
+    if (e instanceof EvalError) return closures;
+    throw e;
+  }
 }
 
 /** JSON with object keys sorted at every level, so that equal values hash equally. */
@@ -566,6 +587,7 @@ export function loadPolicySet(options: LoadPolicySetOptions): PolicyEngine {
     let fallbackReason: string | undefined;
     try {
       evaluate = compilePolicy(p.json);
+      evaluate = generatedOr(p.json, evaluate);
     } catch (e) {
       if (!(e instanceof UnsupportedConstruct)) throw e;
       fallbackReason = e.message;

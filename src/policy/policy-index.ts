@@ -100,13 +100,49 @@ export function extractPolicyKeys(policy: PolicyJson): PolicyKeys {
   return found;
 }
 
+/** Candidate lists by one attribute value; strings and entities apart, so they never collide. */
+class ByValue<T> {
+  private readonly strings = new Map<string, T>();
+  private readonly entities = new Map<string, T>();
+  /** The slot of every value no policy names, so the cache stays bounded by the policy set. */
+  private other: T | undefined;
+
+  /** The slot of `v`, created with `make` on first use; undefined when `v` is not indexable. */
+  slot(v: Value | undefined, known: ReadonlySet<string>, make: () => T): T | undefined {
+    const key = indexKeyOf(v);
+    if (key === undefined) return undefined;
+    const map = typeof v === 'string' ? this.strings : this.entities;
+    const name = typeof v === 'string' ? v : v instanceof EntityRef ? v.key : key;
+    let found = map.get(name);
+    if (found !== undefined) return found;
+    if (known.has(key)) {
+      found = make();
+      map.set(name, found);
+    } else {
+      this.other ??= make();
+      found = this.other;
+      // remembered for the fast path up to a bound, so arbitrary input cannot grow the cache
+      if (map.size < MAX_REMEMBERED) map.set(name, found);
+    }
+    return found;
+  }
+
+  /** The slot of `v` once remembered (the fast path: no key string built, nothing allocated). */
+  existing(v: Value | undefined): T | undefined {
+    if (typeof v === 'string') return this.strings.get(v);
+    if (v instanceof EntityRef) return this.entities.get(v.key);
+    return undefined;
+  }
+}
+
+const MAX_REMEMBERED = 1024;
 const OTHER = '\u0000other';
 
 /** Candidate lists for one action, built lazily per (jurisdiction, class) key pair and cached. */
 export class ActionBucket<P extends { readonly keys: PolicyKeys }> {
   private readonly knownJurisdictions = new Set<string>();
   private readonly knownClasses = new Set<string>();
-  private readonly cache = new Map<string, Map<string, readonly P[]>>();
+  private readonly cache = new ByValue<ByValue<readonly P[]>>();
 
   constructor(readonly all: readonly P[]) {
     for (const p of all) {
@@ -118,26 +154,24 @@ export class ActionBucket<P extends { readonly keys: PolicyKeys }> {
   /** The policies to evaluate for a resource with these attributes. */
   candidates(attrs: RecordValue | undefined): readonly P[] {
     if (attrs === undefined) return this.all;
-    const j = indexKeyOf(Object.hasOwn(attrs, 'jurisdiction') ? attrs.jurisdiction : undefined);
-    const c = indexKeyOf(Object.hasOwn(attrs, 'class') ? attrs.class : undefined);
-    if (j === undefined || c === undefined) return this.all;
-    // keys no policy names collapse to one entry, so the cache stays bounded by the policy set
-    const jk = this.knownJurisdictions.has(j) ? j : OTHER;
-    const ck = this.knownClasses.has(c) ? c : OTHER;
-    let byClass = this.cache.get(jk);
-    if (byClass === undefined) {
-      byClass = new Map();
-      this.cache.set(jk, byClass);
-    }
-    let list = byClass.get(ck);
-    if (list === undefined) {
-      list = this.all.filter(
-        (p) =>
-          (p.keys.jurisdiction === null || p.keys.jurisdiction.has(jk)) &&
-          (p.keys.class === null || p.keys.class.has(ck)),
-      );
-      byClass.set(ck, list);
-    }
-    return list;
+    const j = Object.hasOwn(attrs, 'jurisdiction') ? attrs.jurisdiction : undefined;
+    const c = Object.hasOwn(attrs, 'class') ? attrs.class : undefined;
+    const list = this.cache.existing(j)?.existing(c);
+    if (list !== undefined) return list;
+    const byClass = this.cache.slot(j, this.knownJurisdictions, () => new ByValue<readonly P[]>());
+    if (byClass === undefined || indexKeyOf(c) === undefined) return this.all;
+    const jk = indexKeyOf(j) as string;
+    const ck = indexKeyOf(c) as string;
+    const jKnown = this.knownJurisdictions.has(jk) ? jk : OTHER;
+    const cKnown = this.knownClasses.has(ck) ? ck : OTHER;
+    return (
+      byClass.slot(c, this.knownClasses, () =>
+        this.all.filter(
+          (p) =>
+            (p.keys.jurisdiction === null || p.keys.jurisdiction.has(jKnown)) &&
+            (p.keys.class === null || p.keys.class.has(cKnown)),
+        ),
+      ) ?? this.all
+    );
   }
 }

@@ -8,19 +8,33 @@
  */
 import type { CedarValueJson, EntityJson, EntityUidJson } from './cedar.js';
 
-/** A Cedar entity uid; `key` is its canonical text `Type::"id"`, used for equality and lookups. */
+/**
+ * A Cedar entity uid; `key` is its canonical text `Type::"id"`, used for lookups. The key is built
+ * on first use: most requests compare and look up entities by identity or by type and id only.
+ */
 export class EntityRef {
-  readonly key: string;
-  /** The key prefixed for the policy index (so an entity never collides with a string). */
-  readonly indexKey: string;
+  // '' until built (a key is never empty), so the field always holds a string
+  private cachedKey = '';
 
   constructor(
     readonly type: string,
     readonly id: string,
-  ) {
-    this.key = `${type}::${JSON.stringify(id)}`;
-    this.indexKey = `e:${this.key}`;
+  ) {}
+
+  get key(): string {
+    if (this.cachedKey === '') this.cachedKey = `${this.type}::${JSON.stringify(this.id)}`;
+    return this.cachedKey;
   }
+
+  /** The key prefixed for the policy index (so an entity never collides with a string). */
+  get indexKey(): string {
+    return `e:${this.key}`;
+  }
+}
+
+/** Entity uid equality (the same as equal keys: a type never contains a quote). */
+export function sameEntity(a: EntityRef, b: EntityRef): boolean {
+  return a === b || (a.id === b.id && a.type === b.type);
 }
 
 /** An extension value (decimal, ipaddr, datetime, duration) the compiler does not interpret. */
@@ -43,6 +57,8 @@ export interface EntityData {
 /** Entity lookup for one request. `ancestors` is the transitive closure over `parents`. */
 export interface EntityStore {
   get(key: string): EntityData | undefined;
+  /** `get(ref.key)`, faster where the store can find the entity by identity. */
+  entity(ref: EntityRef): EntityData | undefined;
   ancestors(key: string): ReadonlySet<string>;
 }
 
@@ -79,7 +95,7 @@ export function valueEquals(a: Value, b: Value): boolean {
   if (a instanceof ExtensionValue || b instanceof ExtensionValue) {
     throw new NeedsCedarSignal('extension value equality');
   }
-  if (a instanceof EntityRef) return b instanceof EntityRef && a.key === b.key;
+  if (a instanceof EntityRef) return b instanceof EntityRef && sameEntity(a, b);
   if (b instanceof EntityRef) return false;
   if (isSet(a)) return isSet(b) && setIncludesAll(a, b) && setIncludesAll(b, a);
   if (isSet(b)) return false;
@@ -182,6 +198,10 @@ export class MapEntityStore implements EntityStore {
 
   get(key: string): EntityData | undefined {
     return this.fixed?.get(key) ?? this.entities.get(key);
+  }
+
+  entity(ref: EntityRef): EntityData | undefined {
+    return this.get(ref.key);
   }
 
   ancestors(key: string): ReadonlySet<string> {
