@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../domain/config.js';
-import { ERROR_CATALOG } from '../domain/errors.js';
 import { ID_PATTERN, type JurisdictionId, parseSubjectId } from '../domain/ids.js';
 import { requireJurisdiction } from '../domain/residency.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
@@ -20,6 +19,7 @@ import {
   readLogEntries,
   transferReportOf,
 } from '../services/transfer/report.js';
+import { anyObject, stateErrorResponses } from './schemas.js';
 
 /** Dependencies of the transfer routes. */
 export interface TransferRoutesOptions {
@@ -33,29 +33,7 @@ export interface TransferRoutesOptions {
   readonly logs: ReadonlyMap<JurisdictionId, AuditLog>;
 }
 
-const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { code: { type: 'string', enum: Object.keys(ERROR_CATALOG) }, message: { type: 'string' } },
-      required: ['code', 'message'],
-      additionalProperties: true,
-    },
-  },
-} as const;
-const anyObject = { type: 'object', additionalProperties: true } as const;
-const responses = {
-  200: anyObject,
-  201: anyObject,
-  400: errorSchema,
-  401: errorSchema,
-  403: errorSchema,
-  404: errorSchema,
-  409: errorSchema,
-  422: errorSchema,
-  503: errorSchema,
-};
+const responses = { 200: anyObject, 201: anyObject, ...stateErrorResponses };
 const backupIdParams = {
   type: 'object',
   properties: { id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } },
