@@ -32,15 +32,63 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
+// Digests are written into shared slabs (a `binary` (latin1) digest string copied in costs far less than
+// a fresh `Buffer` per hash), and the input parts into a reusable scratch buffer instead of a
+// `Buffer.concat` per hash. Both are safe to reuse: hashing is synchronous.
+const SLAB_HASHES = 256;
+let slab = Buffer.allocUnsafeSlow(SLAB_HASHES * 32);
+let slabUsed = 0;
+let scratch = Buffer.allocUnsafeSlow(1024);
+
+function digestOf(input: Uint8Array): Uint8Array {
+  if (slabUsed === SLAB_HASHES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_HASHES * 32);
+    slabUsed = 0;
+  }
+  const offset = slabUsed * 32;
+  slabUsed++;
+  slab.write(oneShot('sha256', input, 'binary'), offset, 32, 'binary');
+  // a plain view (not a `Buffer`): `.slice()` on it copies
+  return new Uint8Array(slab.buffer, slab.byteOffset + offset, 32);
+}
+
+function scratchOf(length: number): Buffer {
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, scratch.length * 2));
+  return scratch;
+}
+
 /**
  * SHA-256 of the concatenation of the parts, as a plain `Uint8Array`: a `Buffer` would make
  * `.slice()` return a view, and a caller "copying" a hash would then mutate the original.
  */
 export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
-  // one-shot hashing of one buffer is a third cheaper than a Hash object per call (hot path of
-  // integration and verification)
-  const d = oneShot('sha256', parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts), 'buffer');
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  if (parts.length === 1) return digestOf(parts[0] as Uint8Array);
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const buf = scratchOf(length);
+  let offset = 0;
+  for (const p of parts) {
+    buf.set(p, offset);
+    offset += p.length;
+  }
+  return digestOf(buf.subarray(0, length));
+}
+
+/** `SHA-256(prefix || data)` without allocating the concatenation (leaf hashes). */
+export function sha256Prefixed(prefix: number, data: Uint8Array): Uint8Array {
+  const buf = scratchOf(data.length + 1);
+  buf[0] = prefix;
+  buf.set(data, 1);
+  return digestOf(buf.subarray(0, data.length + 1));
+}
+
+/** `SHA-256(prefix || a || b)` for 32-byte `a` and `b` without allocating (node hashes). */
+export function sha256Pair(prefix: number, a: Uint8Array, b: Uint8Array): Uint8Array {
+  const buf = scratchOf(1 + a.length + b.length);
+  buf[0] = prefix;
+  buf.set(a, 1);
+  buf.set(b, 1 + a.length);
+  return digestOf(buf.subarray(0, 1 + a.length + b.length));
 }
 
 /** Constant-time-irrelevant byte equality (all compared values are public hashes). */

@@ -35,6 +35,8 @@ import {
 const HASH = 32;
 /** Most leaf hashes kept between integrations before the cache starts over (32 MiB). */
 const MAX_CACHED_LEAVES = 1 << 20;
+/** Bytes of each slab that appended entries are copied into. */
+const COPY_SLAB_SIZE = 1 << 18;
 
 /** A stored tile: its hashes concatenated (`width * 32` bytes). */
 export interface StoredTile {
@@ -231,6 +233,8 @@ export class TransparencyLog {
   readonly #onError: (error: unknown) => void;
 
   #pending: PendingAppend[] = [];
+  #slab = new Uint8Array(0);
+  #slabUsed = COPY_SLAB_SIZE;
   // leaf hashes of sequenced, not yet integrated entries [#leavesFrom, #leavesFrom + length)
   #leaves: Hash[] = [];
   #leavesFrom = 0;
@@ -285,7 +289,7 @@ export class TransparencyLog {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ entry: entry.slice(), resolve, reject });
+      this.#pending.push({ entry: this.#copy(entry), resolve, reject });
       if (this.#pending.length >= this.#batchMax) this.#requestFlush();
       // appends of the same turn of the event loop share a batch; a delay adds more under load
       else
@@ -294,6 +298,23 @@ export class TransparencyLog {
             ? setTimeout(() => this.#requestFlush(), this.#batchDelay)
             : setImmediate(() => this.#requestFlush());
     });
+  }
+
+  /**
+   * A private copy of an entry (the caller may reuse its buffer), carved out of a shared slab:
+   * one allocation per many entries instead of one each.
+   */
+  #copy(entry: Uint8Array): Uint8Array {
+    const n = entry.length;
+    if (n > COPY_SLAB_SIZE >>> 4) return entry.slice();
+    if (this.#slabUsed + n > COPY_SLAB_SIZE) {
+      this.#slab = new Uint8Array(COPY_SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const start = this.#slabUsed;
+    this.#slab.set(entry, start);
+    this.#slabUsed = start + n;
+    return this.#slab.subarray(start, start + n);
   }
 
   /**
@@ -457,16 +478,24 @@ export class TransparencyLog {
     // assigns indices in commit order, and a storage that group-commits (one fsync for every
     // commit of a moment) makes concurrent batches share the disk's time instead of queueing.
     while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0, this.#batchMax);
+      const batch =
+        this.#pending.length <= this.#batchMax ? this.#pending : this.#pending.splice(0, this.#batchMax);
+      if (batch === this.#pending) this.#pending = [];
       const entries = batch.map((p) => p.entry);
+      // Leaf hashes are computed on a later turn, after the storage's commit has run: this
+      // overlaps them with the storage's fsync instead of adding them to the critical path.
+      let leaves: Hash[] | undefined;
+      const hashing = setImmediate(() => {
+        leaves = entries.map(hashLeaf);
+      });
       const write = this.#storage.appendEntries(entries).then(
         (first) => {
-          this.#rememberLeaves(first, entries);
-          batch.forEach((p, i) => {
-            p.resolve({ index: first + i });
-          });
+          clearImmediate(hashing);
+          this.#rememberLeaves(first, leaves ?? entries.map(hashLeaf));
+          for (let i = 0; i < batch.length; i++) (batch[i] as PendingAppend).resolve({ index: first + i });
         },
         (e: unknown) => {
+          clearImmediate(hashing);
           for (const p of batch) p.reject(e);
         },
       );
@@ -516,22 +545,39 @@ export class TransparencyLog {
    * Keeps the leaf hashes of entries just sequenced, so integration need not read them back.
    * Only a contiguous run is kept; anything else (a restart, a gap) falls back to storage.
    */
-  #rememberLeaves(first: number, entries: readonly Uint8Array[]): void {
-    if (first !== this.#leavesFrom + this.#leaves.length || this.#leaves.length > MAX_CACHED_LEAVES) {
+  #rememberLeaves(first: number, leaves: readonly Hash[]): void {
+    const end = this.#leavesFrom + this.#leaves.length;
+    if (first === end && this.#leaves.length <= MAX_CACHED_LEAVES) {
+      for (const leaf of leaves) this.#leaves.push(leaf);
+    } else if (this.#leaves.length === 0 && first < end && first + leaves.length <= end) {
+      // integration already read this whole batch back from storage
+    } else if (this.#leaves.length === 0 && first < end && first + leaves.length > end) {
+      // integration already went past the start of this batch (it read the rest from storage)
+      for (let i = end - first; i < leaves.length; i++) this.#leaves.push(at(leaves, i));
+    } else {
       this.#leavesFrom = first;
-      this.#leaves = [];
+      this.#leaves = leaves.slice();
     }
-    for (const entry of entries) this.#leaves.push(hashLeaf(entry));
   }
 
+  /**
+   * Leaf hashes of `[from, to)`: from the cache where it has them, the rest (entries committed
+   * but not yet acknowledged, or anything after a restart) hashed from storage.
+   */
   async #leafHashes(from: number, to: number): Promise<Hash[]> {
-    const cached = from >= this.#leavesFrom && to <= this.#leavesFrom + this.#leaves.length;
-    const hashes = cached
-      ? this.#leaves.slice(from - this.#leavesFrom, to - this.#leavesFrom)
-      : (await this.#storage.readEntries(from, to)).map(hashLeaf);
-    // what is integrated is never needed again
-    if (cached && to > this.#leavesFrom) {
-      this.#leaves = this.#leaves.slice(to - this.#leavesFrom);
+    const cacheEnd = this.#leavesFrom + this.#leaves.length;
+    if (from < this.#leavesFrom || from >= cacheEnd) {
+      return (await this.#storage.readEntries(from, to)).map(hashLeaf);
+    }
+    const cachedTo = Math.min(to, cacheEnd);
+    const hashes = this.#leaves.slice(from - this.#leavesFrom, cachedTo - this.#leavesFrom);
+    if (cachedTo < to) {
+      for (const entry of await this.#storage.readEntries(cachedTo, to)) hashes.push(hashLeaf(entry));
+    }
+    // what is integrated is never needed again (the cache may have grown during the read)
+    if (to > this.#leavesFrom) {
+      const drop = to - this.#leavesFrom;
+      this.#leaves = drop >= this.#leaves.length ? [] : this.#leaves.slice(drop);
       this.#leavesFrom = to;
     }
     return hashes;

@@ -6,7 +6,7 @@
  * tree sizes on the wire are uint64 and JS `>>` is 32-bit. Generation works on safe integers: a log
  * that stores its own tree never reaches 2^53 entries.
  */
-import { at, bytesEqual, sha256 } from './encoding.js';
+import { at, bytesEqual, sha256, sha256Pair, sha256Prefixed } from './encoding.js';
 import { TlogError } from './errors.js';
 
 /** A SHA-256 Merkle hash: always 32 bytes. */
@@ -24,18 +24,16 @@ export const HASH_SIZE = 32;
  */
 export const MAX_PROOF_LENGTH = 64;
 
-const LEAF_PREFIX = new Uint8Array([0x00]);
-const NODE_PREFIX = new Uint8Array([0x01]);
 const EMPTY_ROOT = sha256();
 
 /** `SHA-256(0x00 || entry)`. See: RFC 6962 §2.1 */
 export function hashLeaf(entry: Uint8Array): Hash {
-  return sha256(LEAF_PREFIX, entry);
+  return sha256Prefixed(0x00, entry);
 }
 
 /** `SHA-256(0x01 || left || right)`. See: RFC 6962 §2.1 */
 export function hashChildren(left: Hash, right: Hash): Hash {
-  return sha256(NODE_PREFIX, left, right);
+  return sha256Pair(0x01, left, right);
 }
 
 /** Root of the empty tree, `SHA-256("")` = `e3b0c442…b855` (not Go sumdb's all-zero hash). */
