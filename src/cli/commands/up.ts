@@ -1,4 +1,5 @@
 /** `domicile up` (= `npm start`): the gateway and every region node in one process. */
+import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { loadLogKeys } from '../../server/audit-logs.js';
 import {
@@ -44,6 +45,9 @@ export function register(program: Command): void {
           claims: { sub: 'demo-steward', type: 'employee', dept: 'us-data-security', loc: 'US' },
         });
         const regions = [...embedded.nodes.keys()].join(', ');
+        // how to call this same command again: `domicile` when installed, the script in a checkout
+        const script = relative(process.cwd(), process.argv[1] ?? '');
+        const self = script.endsWith('dist/src/cli/bin.js') ? `node ${script}` : 'domicile';
         process.stdout.write(
           [
             `Domicile is up at ${url}`,
@@ -61,7 +65,7 @@ export function register(program: Command): void {
             ...(await Promise.all(
               [...config.jurisdictions.values()].map(
                 async (j) =>
-                  `  domicile audit verify --url ${url}/v1/logs/${j.id} --key ${(await loadLogKeys(options.data, j)).verifierKey}`,
+                  `  ${self} audit verify --url ${url}/v1/logs/${j.id} --key ${(await loadLogKeys(options.data, j)).verifierKey}`,
               ),
             )),
             '',
