@@ -11,7 +11,7 @@
  * signed note whose text is the canonical JSON manifest. The manifest's `root` is the RFC 9162
  * Merkle tree root over every record line (leaf = the line's bytes, without the newline).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { decryptRecord, encryptRecord } from '../../crypto/envelope.js';
 import type { DataKey, Keyring } from '../../crypto/keyring.js';
 import type { Config } from '../../domain/config.js';
@@ -25,7 +25,8 @@ import { hashLeaf, rootFromLeafHashes } from '../../tlog/merkle.js';
 import { type NoteSigner, type NoteVerifier, openNote, parseNote, signNote } from '../../tlog/note.js';
 import type { Principal } from '../access/principal.js';
 import { canonicalJson } from '../audit/entry.js';
-import { checkTransfer, mayOperate, type TransferGate, type TransferRequest } from '../transfer/gate.js';
+import { checkTransfer, type TransferGate, type TransferRequest } from '../transfer/gate.js';
+import { findBackup, newBackupId, requireOperator } from './common.js';
 
 /** Version of the manifest format. */
 export const MANIFEST_VERSION = 1;
@@ -131,13 +132,6 @@ function invalid(id: string, reason: string): DomicileError {
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const chunkName = (n: number): string => `records-${String(n).padStart(6, '0')}.jsonl`;
 
-function timestampId(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
-
 /** The backup service. */
 export class BackupService {
   private readonly options: BackupServiceOptions;
@@ -176,7 +170,7 @@ export class BackupService {
       const request: TransferRequest = { ...base, classId, records: 0, bytes: 0 };
       if (!checkTransfer(config, request).allowed) await gate.authorize(request);
     }
-    const id = `${jurisdiction.id}-${timestampId(this.now())}-${randomBytes(3).toString('hex')}`;
+    const id = newBackupId(jurisdiction.id, this.now());
     const storage = this.options.storage(target.id);
     const store = this.requireStore(source);
     const keyring = this.options.keyrings.get(source);
@@ -416,12 +410,8 @@ export class BackupService {
   }
 
   private async requireOperator(ctx: OperationContext, request: TransferRequest): Promise<void> {
-    if (ctx.principal === undefined) return; // the scheduler of `domicile up` itself
     const jurisdiction = requireJurisdiction(this.options.config, String(request.sourceJurisdiction));
-    if (mayOperate(ctx.principal, jurisdiction)) return;
-    const reason = 'principal is not an operator of the jurisdiction';
-    await this.options.gate.logRefusal(request, reason);
-    throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${reason}`);
+    await requireOperator(this.options.gate, ctx.principal, jurisdiction, request);
   }
 
   private async sourceRegion(jurisdiction: JurisdictionId): Promise<RegionId> {
@@ -448,12 +438,8 @@ export class BackupService {
     return store;
   }
 
-  private async find(id: string): Promise<{ storage: BackupStorage; region: RegionId }> {
-    for (const region of this.options.config.regions.keys()) {
-      const storage = this.options.storage(region);
-      if ((await storage.getFile(id, MANIFEST_FILE)) !== undefined) return { storage, region };
-    }
-    throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `no backup \`${id}\``);
+  private find(id: string): Promise<{ storage: BackupStorage; region: RegionId }> {
+    return findBackup(this.options.config, this.options.storage, id, MANIFEST_FILE, 'backup');
   }
 
   private async readManifest(storage: BackupStorage, id: string): Promise<BackupManifest> {

@@ -17,7 +17,7 @@
  * `manifest.note`, a C2SP signed note (the jurisdiction's backup key) whose text is the canonical
  * JSON manifest: key ids and counts, source and holding region, time, size and SHA-256 of the file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { BackedUpSubjectKey, JurisdictionKeyMaterial, Keyring } from '../../crypto/keyring.js';
 import type { Config, Jurisdiction } from '../../domain/config.js';
 import { DomicileError, isDomicileError } from '../../domain/errors.js';
@@ -30,11 +30,11 @@ import { canonicalJson } from '../audit/entry.js';
 import {
   checkTransfer,
   KEY_MATERIAL_CLASS,
-  mayOperate,
   type TransferGate,
   type TransferRequest,
 } from '../transfer/gate.js';
 import type { OperationContext } from './backup.js';
+import { findBackup, newBackupId, requireOperator } from './common.js';
 
 /** Version of the key backup manifest and content formats. */
 export const KEY_BACKUP_VERSION = 1;
@@ -122,13 +122,6 @@ function invalid(id: string, reason: string): DomicileError {
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-function timestampId(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
 
 function encodeContent(jurisdiction: JurisdictionId, material: JurisdictionKeyMaterial): Buffer {
   const content: Content = {
@@ -219,7 +212,7 @@ export class KeyBackupService {
     if (!sealer || !sourceKeyring) {
       throw new DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE', `no keyring in \`${target.id}\``);
     }
-    const id = `${jurisdiction.id}-keys-${timestampId(this.now())}-${randomBytes(3).toString('hex')}`;
+    const id = newBackupId(jurisdiction.id, this.now(), 'keys');
     const material = await sourceKeyring.exportJurisdictionKeys(jurisdiction.id);
     let sealed: Buffer;
     try {
@@ -351,16 +344,12 @@ export class KeyBackupService {
     }
   }
 
-  private async requireOperator(
+  private requireOperator(
     ctx: OperationContext,
     jurisdiction: Jurisdiction,
     request: TransferRequest,
   ): Promise<void> {
-    if (ctx.principal === undefined) return;
-    if (mayOperate(ctx.principal, jurisdiction)) return;
-    const reason = 'principal is not an operator of the jurisdiction';
-    await this.options.gate.logRefusal(request, reason);
-    throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${reason}`);
+    return requireOperator(this.options.gate, ctx.principal, jurisdiction, request);
   }
 
   /** The first region of the jurisdiction whose keyring holds its KEK (home, failover, legacy). */
@@ -380,11 +369,8 @@ export class KeyBackupService {
   }
 
   private async find(id: string): Promise<BackupStorage> {
-    for (const region of this.options.config.regions.keys()) {
-      const storage = this.options.storage(region);
-      if ((await storage.getFile(id, MANIFEST_FILE)) !== undefined) return storage;
-    }
-    throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `no key backup \`${id}\``);
+    return (await findBackup(this.options.config, this.options.storage, id, MANIFEST_FILE, 'key backup'))
+      .storage;
   }
 
   private async readManifest(storage: BackupStorage, id: string): Promise<KeyBackupManifest> {
