@@ -8,17 +8,16 @@ import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DomicileError } from './errors.js';
 import type { ClassId, JurisdictionId, RegionId } from './ids.js';
+import { COUNTRY_PATTERN, JURISDICTION_PATTERN, LABEL_PATTERN } from './ids.js';
 
-const COUNTRY = z.string().regex(/^[A-Z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code such as `US`');
+const COUNTRY = z.string().regex(COUNTRY_PATTERN, 'expected an ISO 3166-1 alpha-2 country code such as `US`');
 const REGION_ID = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a lowercase region id such as `oci-us-ashburn`');
 const JURISDICTION_ID = z
   .string()
-  .regex(/^[A-Z][A-Z0-9]{1,7}$/, 'expected an uppercase jurisdiction id such as `US`');
-const DEPARTMENT = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected a department id such as `us-data-security`');
+  .regex(JURISDICTION_PATTERN, 'expected an uppercase jurisdiction id such as `US`');
+const DEPARTMENT = z.string().regex(LABEL_PATTERN, 'expected a department id such as `us-data-security`');
 
 /** Where a region keeps its data: the embedded SQLite default, or a PostgreSQL URL. */
 const STORE = z.union([

@@ -10,6 +10,15 @@ export type RegionId = string & { readonly __brand: 'RegionId' };
 export type JurisdictionId = string & { readonly __brand: 'JurisdictionId' };
 export type ClassId = string & { readonly __brand: 'ClassId' };
 
+/** ISO 3166-1 alpha-2 country codes, e.g. `US`. */
+export const COUNTRY_PATTERN = /^[A-Z]{2}$/;
+
+/** Departments and roles: lowercase labels, e.g. `us-data-security`, `app`. */
+export const LABEL_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** Jurisdiction ids, e.g. `US`, `EU`. */
+export const JURISDICTION_PATTERN = /^[A-Z][A-Z0-9]{1,7}$/;
+
 /** Ids from outside: letters, digits and `._:-`, 1 to 128 characters. */
 export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 

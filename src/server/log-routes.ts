@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import { ID_PATTERN, type JurisdictionId, parseSubjectId } from '../domain/ids.js';
+import { ID_PATTERN, JURISDICTION_PATTERN, type JurisdictionId, parseSubjectId } from '../domain/ids.js';
 import { requireJurisdiction } from '../domain/residency.js';
 import { summarizePrincipal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
@@ -48,7 +48,7 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
   };
   const jurisdictionParam = {
     type: 'object',
-    properties: { jurisdiction: { type: 'string', pattern: '^[A-Z][A-Z0-9]{1,7}$' } },
+    properties: { jurisdiction: { type: 'string', pattern: JURISDICTION_PATTERN.source } },
     required: ['jurisdiction'],
   } as const;
 

@@ -28,7 +28,14 @@ import {
 } from '../crypto/peer-identity.js';
 import type { Config } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import { ID_PATTERN, type JurisdictionId, type RegionId } from '../domain/ids.js';
+import {
+  COUNTRY_PATTERN,
+  ID_PATTERN,
+  JURISDICTION_PATTERN,
+  type JurisdictionId,
+  LABEL_PATTERN,
+  type RegionId,
+} from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
 import {
   decodeContext,
@@ -65,11 +72,11 @@ export interface RegionAppOptions {
 
 type PeerKind = PeerIdentity['kind'];
 
-// Mirrors the checks the token verifier applies to claims (src/services/access/tokens.ts):
-// a principal that could not come out of a verified token cannot come in here either.
-const LABEL = '^[a-z0-9][a-z0-9-]{0,63}$';
-const COUNTRY = '^[A-Z]{2}$';
-const JURISDICTION = '^[A-Z][A-Z0-9]{1,7}$';
+// The same patterns the token verifier applies to claims: a principal that could not come out
+// of a verified token cannot come in here either.
+const LABEL = LABEL_PATTERN.source;
+const COUNTRY = COUNTRY_PATTERN.source;
+const JURISDICTION = JURISDICTION_PATTERN.source;
 
 const id = { type: 'string', pattern: ID_PATTERN.source } as const;
 const opaque = { type: 'string', minLength: 1, maxLength: 256 } as const;

@@ -19,7 +19,7 @@ import {
 import type { ClaimNames, IssuerConfig, IssuerKeyConfig, TokenAlgorithm } from '../../domain/config.js';
 import { TOKEN_ALGORITHMS } from '../../domain/config.js';
 import { DomicileError } from '../../domain/errors.js';
-import { ID_PATTERN } from '../../domain/ids.js';
+import { COUNTRY_PATTERN, ID_PATTERN, JURISDICTION_PATTERN, LABEL_PATTERN } from '../../domain/ids.js';
 import type { Principal } from './principal.js';
 
 /** Claims Domicile's own issuer writes (`domicile token`). */
@@ -192,9 +192,9 @@ export interface TokenVerifierOptions {
   readonly now?: () => number;
 }
 
-const COUNTRY = /^[A-Z]{2}$/;
-const LABEL = /^[a-z0-9][a-z0-9-]{0,63}$/;
-const JURISDICTION = /^[A-Z][A-Z0-9]{1,7}$/;
+const COUNTRY = COUNTRY_PATTERN;
+const LABEL = LABEL_PATTERN;
+const JURISDICTION = JURISDICTION_PATTERN;
 
 /** Verifies bearer tokens and maps their claims to principals. */
 export class TokenVerifier {
