@@ -388,19 +388,25 @@ class LocalKeyring implements Keyring {
       const active = this.#sql.activeKek.get(jurisdiction);
       if (!active) throw this.#noKek(jurisdiction);
       if (!create) return undefined;
-      const kek = this.#kek(jurisdiction, active);
-      const id = newKeyId('dek_');
-      const key = randomBytes(KEY_BYTES);
-      const wrapped = wrapKey(
-        kek,
-        { kind: 'subject-key', jurisdiction, subjectId, keyId: id, kekId: active.id },
-        key,
-      );
-      this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
-      const dataKey: DataKey = { id, key };
-      this.#subjectKeys.set(cacheKey, dataKey);
-      return dataKey;
+      return this.#createSubjectKey(jurisdiction, subjectId, active, cacheKey);
     });
+  }
+
+  /** Creates, wraps under the active KEK, stores and caches a new DEK (inside a transaction). */
+  #createSubjectKey(
+    jurisdiction: JurisdictionId,
+    subjectId: SubjectId,
+    active: KekRow,
+    cacheKey: string,
+  ): DataKey {
+    const id = newKeyId('dek_');
+    const key = randomBytes(KEY_BYTES);
+    const aad = { kind: 'subject-key', jurisdiction, subjectId, keyId: id, kekId: active.id } as const;
+    const wrapped = wrapKey(this.#kek(jurisdiction, active), aad, key);
+    this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
+    const dataKey: DataKey = { id, key };
+    this.#subjectKeys.set(cacheKey, dataKey);
+    return dataKey;
   }
 
   async subjectKeys(
@@ -428,18 +434,7 @@ class LocalKeyring implements Keyring {
         }
         if (!create) continue;
         if (!active) throw this.#noKek(jurisdiction);
-        const kek = this.#kek(jurisdiction, active);
-        const id = newKeyId('dek_');
-        const key = randomBytes(KEY_BYTES);
-        const wrapped = wrapKey(
-          kek,
-          { kind: 'subject-key', jurisdiction, subjectId, keyId: id, kekId: active.id },
-          key,
-        );
-        this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
-        const dataKey: DataKey = { id, key };
-        this.#subjectKeys.set(cacheKey, dataKey);
-        found.set(subjectId, dataKey);
+        found.set(subjectId, this.#createSubjectKey(jurisdiction, subjectId, active, cacheKey));
       }
       return found;
     });
