@@ -27,7 +27,12 @@ import { HttpsRegionClient } from '../src/services/routing/https-region-client.j
 import { REGION_API } from '../src/services/routing/region-wire.js';
 import { Router } from '../src/services/routing/router.js';
 import type { RecordRef, RegionClient, RequestContext } from '../src/services/vault/region-node.js';
-import { openTestDeployment, type TestDeployment } from './support/deployment.js';
+import { logEntries, openTestDeployment, type TestDeployment } from './support/deployment.js';
+
+const logEntriesOf = async (jurisdiction: JurisdictionId) => {
+  await d.audit.logs.get(jurisdiction)?.log.flush();
+  return logEntries(d, jurisdiction);
+};
 
 const ASHBURN = 'oci-us-ashburn' as RegionId;
 const PHOENIX = 'oci-us-phoenix' as RegionId;
@@ -81,6 +86,7 @@ const pairs = {} as Record<
   | 'expiredAshburn'
   | 'foreignGateway'
   | 'foreignAshburn'
+  | 'phoenixInSingapore'
   | 'anonymous',
   CertifiedKey
 >;
@@ -96,6 +102,7 @@ async function startRegion(name: string, regionId: RegionId, cert: CertifiedKey)
     regionId,
     config: d.config,
     tls: { ca: ca.cert, ...cert },
+    audit: (jurisdiction) => d.audit.sink(jurisdiction),
     logger: false,
   });
   apps.push(app);
@@ -103,12 +110,20 @@ async function startRegion(name: string, regionId: RegionId, cert: CertifiedKey)
   urls[name] = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 }
 
-function client(regionId: RegionId, url: string, own: CertifiedKey, trust = ca.cert, timeoutMs?: number) {
+function client(
+  regionId: RegionId,
+  url: string,
+  own: CertifiedKey,
+  trust = ca.cert,
+  timeoutMs?: number,
+  country?: string,
+) {
   const c = new HttpsRegionClient({
     regionId,
     url,
     tls: { ca: trust, ...own },
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(country === undefined ? {} : { country }),
   });
   clients.push(c);
   return c;
@@ -200,11 +215,13 @@ beforeAll(async () => {
   pairs.foreignGateway = await issueGatewayCertificate(other, 'gateway-1', { validityDays: 10 });
   pairs.foreignAshburn = await issueRegionCertificate(other, ASHBURN, { validityDays: 10 });
   pairs.anonymous = await issueAnonymous(ca);
+  pairs.phoenixInSingapore = await issueRegionCertificate(ca, PHOENIX, { validityDays: 10, country: 'SG' });
   await startRegion('ashburn', ASHBURN, pairs.ashburn);
   await startRegion('phoenix', PHOENIX, pairs.phoenix);
   await startRegion('singapore', SINGAPORE, pairs.singapore);
   await startRegion('expiredAshburn', ASHBURN, pairs.expiredAshburn);
   await startRegion('foreignAshburn', ASHBURN, pairs.foreignAshburn);
+  await startRegion('phoenixInSingapore', PHOENIX, pairs.phoenixInSingapore);
   // completes the handshake as Ashburn, then never answers
   silent = createTlsServer(
     { ca: ca.cert, ...pairs.ashburn, requestCert: true, minVersion: 'TLSv1.3' },
@@ -399,6 +416,63 @@ describe('a region node behind mutual TLS', () => {
     });
   });
 
+  describe('audit events sent to a node', () => {
+    const event = (jurisdiction: string, requestId: string) => ({
+      type: 'subject.register',
+      requestId,
+      principal: {
+        id: 'steward-1',
+        type: 'employee' as const,
+        department: 'us-data-security',
+        country: 'US',
+      },
+      jurisdiction: jurisdiction as JurisdictionId,
+      subjectId: 'mtls-audit' as SubjectId,
+      decision: 'allow' as const,
+      reason: 'test',
+    });
+
+    it('are appended durably to the home region’s log, with the time they happened', async () => {
+      const gw = client(ASHBURN, urls.ashburn ?? '', pairs.gateway);
+      await gw.appendAudit({ ...event('US', 'audit-from-gateway'), at: '2026-01-02T03:04:05.678Z' });
+      const storage = d.audit.logs.get(US);
+      const size = await storage?.log.size();
+      expect(size).toBeGreaterThan(0);
+      const entries = (await logEntriesOf(US)).filter((e) => e.requestId === 'audit-from-gateway');
+      expect(entries).toHaveLength(1);
+      expect(entries[0]?.time).toBe('2026-01-02T03:04:05.678Z');
+      // pseudonymised at the home region like any other entry
+      expect(JSON.stringify(entries[0])).not.toContain('mtls-audit');
+    });
+
+    it('of a jurisdiction a node may not hold are refused (residency), and so are regions abroad', async () => {
+      const gw = client(SINGAPORE, urls.singapore ?? '', pairs.gateway);
+      expect((await failure(gw.appendAudit(event('US', 'audit-abroad')))).code).toBe(
+        'DOMICILE_ERR_RESIDENCY',
+      );
+      const sgRegion = client(ASHBURN, urls.ashburn ?? '', pairs.singapore);
+      const fromSingapore = await failure(sgRegion.appendAudit(event('US', 'audit-from-sg')));
+      expect(fromSingapore.code).toBe('DOMICILE_ERR_PEER_IDENTITY');
+      expect(fromSingapore.message).toContain('region `sg-singapore` may not send data of jurisdiction `US`');
+      const found = (await logEntriesOf(US)).filter((e) => String(e.requestId).startsWith('audit-from-sg'));
+      expect(found).toEqual([]);
+    });
+
+    it('that are malformed are refused with 400 and not appended', async () => {
+      const answer = await rawRequest(urls.ashburn ?? '', REGION_API.appendAudit, {
+        tls: pairs.gateway,
+        body: { event: { ...event('US', 'audit-bad'), decision: 'maybe' } },
+      });
+      expect(answer.status).toBe(400);
+      const at = await rawRequest(urls.ashburn ?? '', REGION_API.appendAudit, {
+        tls: pairs.gateway,
+        body: { event: { ...event('US', 'audit-bad'), at: 'yesterday' } },
+      });
+      expect(at.status).toBe(400);
+      expect((await logEntriesOf(US)).filter((e) => e.requestId === 'audit-bad')).toEqual([]);
+    });
+  });
+
   describe('the principal in the body', () => {
     const body = (principal: unknown) => ({
       context: { requestId: 'req-1', principal },
@@ -533,6 +607,24 @@ describe('a region node behind mutual TLS', () => {
       expect(
         await d.stores.get(PHOENIX)?.getRecord('mtls-x2' as SubjectId, 'name' as RecordKey),
       ).toBeUndefined();
+    });
+
+    it('a region node of another country than the gateway’s configuration says', async () => {
+      // the configuration puts Phoenix in the US; the node's certificate says Singapore
+      const gw = client(PHOENIX, urls.phoenixInSingapore ?? '', pairs.gateway, ca.cert, undefined, 'US');
+      const refused = await failure(gw.putRecord(ctx(), ref('mtls-country'), PROTECTED, 'x'));
+      expect(refused).toEqual({
+        code: 'DOMICILE_ERR_PEER_IDENTITY',
+        message: expect.stringContaining(
+          'certificate of region `oci-us-phoenix` names country `SG`, the configuration puts it in `US`',
+        ),
+      });
+      expect(
+        await d.stores.get(PHOENIX)?.getRecord('mtls-country' as SubjectId, 'name' as RecordKey),
+      ).toBeUndefined();
+      // a certificate without a country is refused too when the configuration names one
+      const unnamed = client(PHOENIX, urls.phoenix ?? '', pairs.gateway, ca.cert, undefined, 'US');
+      expect((await failure(unnamed.checkHealth())).code).toBe('DOMICILE_ERR_PEER_IDENTITY');
     });
 
     it('an expired server certificate', async () => {

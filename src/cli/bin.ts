@@ -4,10 +4,12 @@ import { Command } from 'commander';
 import * as access from './commands/access.js';
 import * as audit from './commands/audit.js';
 import * as backup from './commands/backup.js';
+import * as gateway from './commands/gateway.js';
 import * as init from './commands/init.js';
 import * as migrate from './commands/migrate.js';
 import * as policy from './commands/policy.js';
 import * as records from './commands/records.js';
+import * as region from './commands/region.js';
 import * as routing from './commands/routing.js';
 import * as subjects from './commands/subjects.js';
 import * as token from './commands/token.js';
@@ -32,6 +34,8 @@ const program = new Command('domicile')
 for (const command of [
   init,
   up,
+  region,
+  gateway,
   token,
   subjects,
   records,

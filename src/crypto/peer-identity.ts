@@ -104,6 +104,19 @@ export function gatewayNameOfCertificate(certificate: CertificateInput): string 
   return identity?.kind === 'gateway' ? identity.name : undefined;
 }
 
+/**
+ * The country (`C`) in a region certificate's subject, or undefined when it names none or
+ * more than one. `domicile init --pki` puts the configured country of the region there.
+ */
+export function countryOfCertificate(certificate: CertificateInput): string | undefined {
+  try {
+    const countries = toCertificate(certificate)?.subjectName.getField('C') ?? [];
+    return countries.length === 1 ? countries[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A short, log-safe description of an identity: `region:oci-us-ashburn`, `gateway:gw-1`, `none`. */
 export function describePeerIdentity(identity: PeerIdentity | undefined): string {
   if (!identity) return 'none';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
 import { DomicileError } from './errors.js';
+import type { RegionId } from './ids.js';
 
 const demoFile = new URL('../../domicile.yaml', import.meta.url);
 const demo = readFileSync(demoFile, 'utf8');
@@ -76,6 +77,15 @@ describe('parseConfig', () => {
       'unknown region',
     ],
     ['a bad status', ['status: draining', 'status: sleeping'], 'regions[2].status', ''],
+    [
+      'a region node reached over plain HTTP',
+      [
+        'provider: oci, status: active }',
+        'provider: oci, status: active, endpoint: "http://10.0.0.5:8443" }',
+      ],
+      'regions[0].endpoint',
+      'never plain HTTP',
+    ],
     ['a lowercase country', ['country: SG', 'country: sg'], 'regions[3].country', 'ISO 3166-1'],
     [
       'an unknown field',
@@ -95,6 +105,17 @@ describe('parseConfig', () => {
     const issues = issuesOf(demo.replace(from, to));
     expect(issues.map((i) => i.path)).toContain(path);
     expect(issues.find((i) => i.path === path)?.reason).toContain(reason);
+  });
+
+  it('reads the internal endpoint of a region node', () => {
+    const config = parseConfig(
+      demo.replace(
+        'provider: oci, status: active }',
+        'provider: oci, status: active, endpoint: "https://10.0.0.5:8443" }',
+      ),
+      'domicile.yaml',
+    );
+    expect(config.regions.get('oci-us-ashburn' as RegionId)?.endpoint).toBe('https://10.0.0.5:8443');
   });
 
   it('refuses text that is not YAML with its line', () => {

@@ -31,6 +31,17 @@ const RegionSchema = z.strictObject({
   provider: z.string().min(1).max(64),
   status: z.enum(['active', 'draining', 'retired']),
   store: STORE.default('sqlite'),
+  /**
+   * Where the region node's internal API listens when it runs as its own process
+   * (`domicile region`): reached by gateways and other regions over mutual TLS only.
+   */
+  endpoint: z
+    .string()
+    .regex(
+      /^https:\/\/[^\s/?#]+(:\d{1,5})?\/?$/,
+      'expected `https://host:port`: region nodes are reached over mutual TLS, never plain HTTP',
+    )
+    .optional(),
 });
 
 const JurisdictionSchema = z.strictObject({
@@ -317,6 +328,8 @@ export interface Region {
   readonly provider: string;
   readonly status: 'active' | 'draining' | 'retired';
   readonly store: string;
+  /** The node's internal API (`https://host:port`) when it runs as its own process. */
+  readonly endpoint?: string | undefined;
 }
 
 /** A configured jurisdiction: where its data may live and who looks after it. */

@@ -12,6 +12,7 @@ import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
 import type { AuditSink } from '../services/audit/audit-event.js';
 import { AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
+import type { IndexedLogStorage } from '../store/region-store.js';
 import { openSqliteLogStorage } from '../store/sqlite/sqlite-log-storage.js';
 import type { SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
 import { parseCheckpoint } from '../tlog/checkpoint.js';
@@ -126,10 +127,42 @@ export interface AuditLogsOptions {
 /** Opens the audit logs of a deployment (the seam tests and other deployments can replace). */
 export type AuditFactory = (options: AuditLogsOptions) => Promise<AuditLogs>;
 
+/** What opening one jurisdiction's log needs. */
+export interface JurisdictionLogOptions {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly jurisdiction: Jurisdiction;
+  /** The log's storage in the home region's store (SQLite or PostgreSQL). */
+  readonly storage: IndexedLogStorage;
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * Opens a jurisdiction's log on its storage with the keys `domicile init` made (creating them
+ * when missing), submitting checkpoints to the configured witnesses, and starts integrating.
+ */
+export async function openJurisdictionLog(options: JurisdictionLogOptions): Promise<AuditLog> {
+  const { config, dataDir, jurisdiction, storage } = options;
+  const onError = options.onError ?? (() => {});
+  await ensureLogKeys(dataDir, jurisdiction);
+  const keys = await loadLogKeys(dataDir, jurisdiction);
+  let log: TransparencyLog | undefined;
+  const cosign = witnessHook(config, () => log, onError);
+  log = await TransparencyLog.open({
+    storage,
+    origin: jurisdiction.logOrigin,
+    signer: newEd25519Signer(keys.privateKey),
+    integrateIntervalMs: config.audit.integrateIntervalMs,
+    ...(cosign ? { cosign } : {}),
+    onError,
+  });
+  log.start();
+  return new AuditLog({ jurisdiction: jurisdiction.id, log, storage, pseudonymKey: keys.pseudonymKey });
+}
+
 /** Opens one audit log per jurisdiction in its home region's store, and starts integrating. */
 export async function openTransparencyAuditLogs(args: AuditLogsOptions): Promise<AuditLogs> {
   const { config, dataDir, stores } = args;
-  const onError = args.onError ?? (() => {});
   const logs = new Map<JurisdictionId, AuditLog>();
   for (const jurisdiction of config.jurisdictions.values()) {
     const store = stores.get(jurisdiction.home);
@@ -138,25 +171,23 @@ export async function openTransparencyAuditLogs(args: AuditLogsOptions): Promise
         'DOMICILE_ERR_CONFIG',
         `home region \`${jurisdiction.home}\` of \`${jurisdiction.id}\` has no store`,
       );
-    await ensureLogKeys(dataDir, jurisdiction);
-    const keys = await loadLogKeys(dataDir, jurisdiction);
     const storage = openSqliteLogStorage(store, jurisdiction.id, { lookupKey: subjectLookupKey });
-    let log: TransparencyLog | undefined;
-    const cosign = witnessHook(config, () => log, onError);
-    log = await TransparencyLog.open({
-      storage,
-      origin: jurisdiction.logOrigin,
-      signer: newEd25519Signer(keys.privateKey),
-      integrateIntervalMs: config.audit.integrateIntervalMs,
-      ...(cosign ? { cosign } : {}),
-      onError,
-    });
-    log.start();
     logs.set(
       jurisdiction.id,
-      new AuditLog({ jurisdiction: jurisdiction.id, log, storage, pseudonymKey: keys.pseudonymKey }),
+      await openJurisdictionLog({
+        config,
+        dataDir,
+        jurisdiction,
+        storage,
+        ...(args.onError ? { onError: args.onError } : {}),
+      }),
     );
   }
+  return auditLogsOf(logs);
+}
+
+/** `AuditLogs` over opened logs: `sink` fails closed for a jurisdiction without one. */
+export function auditLogsOf(logs: ReadonlyMap<JurisdictionId, AuditLog>): AuditLogs {
   return {
     logs,
     sink: (jurisdiction) => {

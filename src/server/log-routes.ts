@@ -7,12 +7,19 @@
  * and an auditor must be able to fetch them without the operator's cooperation.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../domain/config.js';
+import type { Config, Jurisdiction } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import { ID_PATTERN, JURISDICTION_PATTERN, type JurisdictionId, parseSubjectId } from '../domain/ids.js';
+import {
+  ID_PATTERN,
+  JURISDICTION_PATTERN,
+  type JurisdictionId,
+  parseSubjectId,
+  type SubjectId,
+} from '../domain/ids.js';
 import { requireJurisdiction } from '../domain/residency.js';
-import { summarizePrincipal } from '../services/access/principal.js';
+import { type Principal, summarizePrincipal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
+import type { AuditEvent } from '../services/audit/audit-event.js';
 import type { AuditLog } from '../services/audit/audit-log.js';
 import type { VaultService } from '../services/vault/vault.js';
 
@@ -20,8 +27,62 @@ import type { VaultService } from '../services/vault/vault.js';
 export interface LogRoutesOptions {
   readonly config: Config;
   readonly logs: ReadonlyMap<JurisdictionId, AuditLog>;
-  readonly vault: VaultService;
-  readonly verifier: TokenVerifier;
+  /** With `verifier`: the subject access-log route too (the public API; a region node has neither). */
+  readonly vault?: VaultService;
+  readonly verifier?: TokenVerifier;
+}
+
+/** The params schema of `/v1/subjects/:subjectId/access-log`. */
+export const ACCESS_LOG_PARAMS = {
+  type: 'object',
+  properties: { subjectId: { type: 'string', pattern: ID_PATTERN.source } },
+  required: ['subjectId'],
+} as const;
+
+/**
+ * Who may read a subject's access log: the subject itself, or a steward of its jurisdiction
+ * located there. The caller puts the decision on the record (`subject.access-log`).
+ */
+export function accessLogDecision(
+  jurisdiction: Jurisdiction,
+  principal: Principal,
+  subjectId: SubjectId,
+): { allowed: boolean; reason: string } {
+  if (principal.id === subjectId) return { allowed: true, reason: 'the subject itself' };
+  const steward =
+    principal.department === jurisdiction.steward &&
+    principal.country !== undefined &&
+    jurisdiction.countries.includes(principal.country);
+  return steward
+    ? { allowed: true, reason: 'steward of the jurisdiction' }
+    : { allowed: false, reason: 'neither the subject nor a steward' };
+}
+
+/** The audit event of an access-log read. */
+export function accessLogEvent(
+  requestId: string,
+  principal: Principal,
+  jurisdiction: JurisdictionId,
+  subjectId: SubjectId,
+  decision: { allowed: boolean; reason: string },
+): AuditEvent {
+  return {
+    type: 'subject.access-log',
+    requestId,
+    principal: summarizePrincipal(principal),
+    jurisdiction,
+    subjectId,
+    decision: decision.allowed ? 'allow' : 'deny',
+    reason: decision.reason,
+  };
+}
+
+/** The refusal of an access-log read. */
+export function accessLogRefused(): DomicileError {
+  return new DomicileError(
+    'DOMICILE_ERR_FORBIDDEN',
+    'denied: only the subject or a steward may read its access log',
+  );
 }
 
 const b64 = (hashes: readonly Uint8Array[]): string[] => hashes.map((h) => Buffer.from(h).toString('base64'));
@@ -140,49 +201,26 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
     },
   );
 
+  const { vault, verifier } = options;
+  if (!vault || !verifier) return;
   app.get(
     '/v1/subjects/:subjectId/access-log',
     {
       schema: {
         summary: 'Who touched this subject’s data, when and why: its log entries with inclusion proofs',
-        params: {
-          type: 'object',
-          properties: { subjectId: { type: 'string', pattern: ID_PATTERN.source } },
-          required: ['subjectId'],
-        },
+        params: ACCESS_LOG_PARAMS,
       },
     },
     async (request) => {
       const { subjectId } = request.params as { subjectId: string };
-      const principal = await options.verifier.verifyHeader(request.headers.authorization);
+      const principal = await verifier.verifyHeader(request.headers.authorization);
       const id = parseSubjectId(subjectId);
-      const jurisdictionId = await options.vault.jurisdictionOf(id);
+      const jurisdictionId = await vault.jurisdictionOf(id);
       const jurisdiction = requireJurisdiction(config, jurisdictionId);
       const log = logOf(jurisdictionId);
-      // the subject itself, or a steward of its jurisdiction located there
-      const allowed =
-        principal.id === id ||
-        (principal.department === jurisdiction.steward &&
-          principal.country !== undefined &&
-          jurisdiction.countries.includes(principal.country));
-      await log.append({
-        type: 'subject.access-log',
-        requestId: request.id,
-        principal: summarizePrincipal(principal),
-        jurisdiction: jurisdictionId,
-        subjectId: id,
-        decision: allowed ? 'allow' : 'deny',
-        reason: allowed
-          ? principal.id === id
-            ? 'the subject itself'
-            : 'steward of the jurisdiction'
-          : 'neither the subject nor a steward',
-      });
-      if (!allowed)
-        throw new DomicileError(
-          'DOMICILE_ERR_FORBIDDEN',
-          'denied: only the subject or a steward may read its access log',
-        );
+      const decision = accessLogDecision(jurisdiction, principal, id);
+      await log.append(accessLogEvent(request.id, principal, jurisdictionId, id, decision));
+      if (!decision.allowed) throw accessLogRefused();
       request.served = { jurisdiction: jurisdictionId, region: jurisdiction.home };
       return log.accessLog(id);
     },

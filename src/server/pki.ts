@@ -3,9 +3,9 @@
  * gateways and region nodes authenticate each other over mutual TLS (DESIGN.md "Processes").
  *
  * - CA: self-signed, `CA:true, pathlen:0`, key usage `keyCertSign, cRLSign`.
- * - Region node: SAN URI `domicile:region:<id>` plus DNS `<id>.region.domicile.internal`;
- *   extended key usage serverAuth (it serves gateways) and clientAuth (it calls other regions
- *   for replication and erasure).
+ * - Region node: SAN URI `domicile:region:<id>` plus DNS `<id>.region.domicile.internal`, and
+ *   the region's country as the subject's `C`; extended key usage serverAuth (it serves
+ *   gateways) and clientAuth (it calls other regions for replication and erasure).
  * - Gateway: SAN URI `domicile:gateway:<name>`; clientAuth only, so it can never serve as a region.
  *
  * Every key is ECDSA P-256, every certificate is signed with ECDSA SHA-256. Certificates are PEM,
@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { gatewayUri, regionDnsName, regionUri } from '../crypto/peer-identity.js';
 import { x509 } from '../crypto/x509.js';
 import { DomicileError } from '../domain/errors.js';
-import { ID_PATTERN, type RegionId } from '../domain/ids.js';
+import { COUNTRY_PATTERN, ID_PATTERN, type RegionId } from '../domain/ids.js';
 
 export {
   type CertificateInput,
@@ -65,6 +65,11 @@ export interface TlsMaterial {
 
 /** Validity of a certificate to issue. */
 export interface ValidityOptions {
+  /**
+   * Region certificates: the region's ISO country code, put in the subject's `C`. A gateway
+   * refuses a region node whose certificate names another country than its configuration.
+   */
+  readonly country?: string;
   /** Days from `notBefore`; default 397 for leaves, 3650 for the CA. */
   readonly validityDays?: number;
   /** Start of validity; default five minutes ago. */
@@ -125,6 +130,9 @@ export async function issueRegionCertificate(
   options: ValidityOptions = {},
 ): Promise<CertifiedKey> {
   requireId('region', regionId);
+  if (options.country !== undefined && !COUNTRY_PATTERN.test(options.country)) {
+    throw new DomicileError('DOMICILE_ERR_USAGE', `invalid country \`${options.country.slice(0, 8)}\``);
+  }
   const dns = regionDnsName(regionId);
   return issueLeaf(ca, {
     commonName: `domicile region ${regionId}`,
@@ -250,6 +258,8 @@ export interface EnsurePkiOptions {
   /** The CA's name when one is created. */
   readonly caName: string;
   readonly regions: readonly RegionId[];
+  /** Each region's country, put in its certificate (`domicile init --pki` passes the configured ones). */
+  readonly countries?: ReadonlyMap<RegionId, string>;
   readonly gateways: readonly string[];
   readonly caValidityDays?: number;
   readonly validityDays?: number;
@@ -293,7 +303,14 @@ export async function ensurePki(options: EnsurePkiOptions): Promise<EnsurePkiRep
   const regions = new Map<RegionId, CertifiedKey>();
   for (const regionId of options.regions) {
     if (existing.regions.has(regionId)) continue;
-    regions.set(regionId, await issueRegionCertificate(caPair(), regionId, validityOptions));
+    const country = options.countries?.get(regionId);
+    regions.set(
+      regionId,
+      await issueRegionCertificate(caPair(), regionId, {
+        ...validityOptions,
+        ...(country === undefined ? {} : { country }),
+      }),
+    );
   }
   const gateways = new Map<string, CertifiedKey>();
   for (const name of options.gateways) {
@@ -329,7 +346,7 @@ async function issueLeaf(ca: CertifiedKey, spec: LeafSpec): Promise<CertifiedKey
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
-    subject: [{ CN: [spec.commonName] }],
+    subject: [...(spec.country === undefined ? [] : [{ C: [spec.country] }]), { CN: [spec.commonName] }],
     issuer: caCert.subjectName,
     notBefore,
     notAfter,

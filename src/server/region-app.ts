@@ -37,12 +37,16 @@ import {
   type RegionId,
 } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
+import type { AuditSink } from '../services/audit/audit-event.js';
+import type { AuditLog } from '../services/audit/audit-log.js';
 import {
+  decodeAuditEvent,
   decodeContext,
   decodeRecordRef,
   decodeReplica,
   decodeSubjectRef,
   REGION_API,
+  type WireAuditEvent,
   type WireContext,
   type WireRecordRef,
   type WireReplica,
@@ -50,6 +54,7 @@ import {
 } from '../services/routing/region-wire.js';
 import type { RegionClient } from '../services/vault/region-node.js';
 import { installErrorHandlers } from './errors.js';
+import { registerLogRoutes } from './log-routes.js';
 import type { TlsMaterial } from './pki.js';
 
 /** The Fastify instance of a region node's internal API. */
@@ -66,6 +71,16 @@ export interface RegionAppOptions {
   readonly tls: TlsMaterial;
   /** pino options, or false for no logging (tests). */
   readonly logger?: boolean | { level: string };
+  /**
+   * The node's audit sinks: events that gateways (and other regions of the jurisdiction, while
+   * its home region is down) record through this node. Absent: the route answers 404.
+   */
+  readonly audit?: (jurisdiction: JurisdictionId) => AuditSink;
+  /**
+   * The logs of the jurisdictions whose home this region is: served read-only under
+   * `/internal/v1/logs/…` and `/internal/v1/audit/access-log` for gateways to pass on.
+   */
+  readonly logs?: ReadonlyMap<JurisdictionId, AuditLog>;
   /** Largest request body in bytes; default 8 MiB (a replica carries base64 ciphertext). */
   readonly bodyLimit?: number;
 }
@@ -182,6 +197,56 @@ const replica = {
       properties: { kind: { const: 'delete' }, ref: recordRef },
     },
   ],
+} as const;
+
+const label = { type: 'string', pattern: LABEL } as const;
+const auditEvent = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'requestId', 'principal', 'jurisdiction', 'decision', 'reason'],
+  properties: {
+    type: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,31}(\\.[a-z][a-z0-9_-]{0,31}){0,3}$' },
+    requestId: opaque,
+    principal: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['id', 'type', 'department', 'country'],
+          properties: {
+            id,
+            type: { type: 'string', enum: ['employee', 'service'] },
+            department: { anyOf: [{ type: 'null' }, label] },
+            country: { anyOf: [{ type: 'null' }, { type: 'string', pattern: COUNTRY }] },
+          },
+        },
+      ],
+    },
+    jurisdiction: { type: 'string', pattern: JURISDICTION },
+    subjectId: id,
+    recordKey: id,
+    classId: id,
+    region: id,
+    decision: { type: 'string', enum: ['allow', 'deny', 'info'] },
+    reason: { type: 'string', maxLength: 2048 },
+    policyHash: opaque,
+    determining: { type: 'array', maxItems: 64, items: opaque },
+    details: {
+      type: 'object',
+      maxProperties: 64,
+      additionalProperties: {
+        anyOf: [
+          { type: 'null' },
+          { type: 'boolean' },
+          { type: 'number' },
+          { type: 'string', maxLength: 4096 },
+          { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 256 } },
+        ],
+      },
+    },
+    at: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$' },
+  },
 } as const;
 
 /**
@@ -400,6 +465,62 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
       const wire = request.body.replica;
       assertSenderHolds(request, wire.kind === 'sealed' ? wire.record.jurisdiction : wire.ref.jurisdiction);
       await node.receiveReplica(decodeReplica(wire));
+      return reply.code(204).send();
+    },
+  );
+
+  const logs = options.logs ?? new Map<JurisdictionId, AuditLog>();
+  await app.register(async (instance) => registerLogRoutes(instance, { config, logs }), {
+    prefix: '/internal',
+  });
+  app.post<{ Body: { ref: WireSubjectRef } }>(
+    REGION_API.accessLog,
+    {
+      onRequest: gateway,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['ref'],
+          properties: { ref: subjectRef },
+        },
+      },
+    },
+    async (request) => {
+      const ref = decodeSubjectRef(request.body.ref);
+      const log = logs.get(ref.jurisdiction);
+      if (!log) {
+        throw new DomicileError('DOMICILE_ERR_NOT_FOUND', `no log of \`${ref.jurisdiction}\` in this region`);
+      }
+      return log.accessLog(ref.subjectId);
+    },
+  );
+
+  app.post<{ Body: { event: WireAuditEvent } }>(
+    REGION_API.appendAudit,
+    {
+      onRequest: admit(['gateway', 'region']),
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['event'],
+          properties: { event: auditEvent },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { event } = request.body;
+      assertSenderHolds(request, event.jurisdiction);
+      // the jurisdiction's record stays in the jurisdiction (its home region, or its spool here)
+      if (!jurisdictionsHeldBy(config, regionId).includes(event.jurisdiction as JurisdictionId)) {
+        throw new DomicileError(
+          'DOMICILE_ERR_RESIDENCY',
+          `region \`${regionId}\` does not keep records of jurisdiction \`${event.jurisdiction}\``,
+        );
+      }
+      if (!options.audit) throw new DomicileError('DOMICILE_ERR_NOT_FOUND', 'no audit sink on this node');
+      await options.audit(event.jurisdiction as JurisdictionId).append(decodeAuditEvent(event));
       return reply.code(204).send();
     },
   );

@@ -98,7 +98,10 @@ export interface ControlStore {
   listPolicySets(): Promise<StoredPolicySet[]>;
   /** The active set, if any was ever activated. */
   activePolicySet(): Promise<StoredPolicySet | undefined>;
-  /** Makes `hash` the only active set (the previous one becomes `superseded`); one transaction. */
+  /**
+   * Makes `hash` the only active set (the previous one becomes `superseded`); one transaction.
+   * Rejects with `DOMICILE_ERR_NOT_FOUND`, changing nothing, when no set has that hash.
+   */
   activatePolicySet(hash: string, atMs: number): Promise<void>;
   /** Records an approval; `'conflict'` when the principal already approved this set. */
   insertPolicyApproval(approval: PolicyApproval): Promise<ControlWriteOutcome>;

@@ -10,6 +10,7 @@ import {
 } from '../../server/deployment.js';
 import { issueToken } from '../../services/access/tokens.js';
 import { action, globalOptions } from '../common.js';
+import { runUntilSignal } from '../serve.js';
 
 export function register(program: Command): void {
   program
@@ -71,12 +72,7 @@ export function register(program: Command): void {
             '',
           ].join('\n'),
         );
-        const shutdown = async (): Promise<void> => {
-          await embedded.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void shutdown());
-        process.once('SIGTERM', () => void shutdown());
+        runUntilSignal(() => embedded.close());
       }),
     );
 }

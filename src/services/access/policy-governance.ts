@@ -450,3 +450,36 @@ export class PolicyGovernance {
     }
   }
 }
+
+/**
+ * Keeps `active` on the set the control store holds as active, for processes that share the
+ * control store with the one that activates (gateways and region nodes of one deployment): polls
+ * every `intervalMs` and swaps in a newly activated set. Returns the function that stops it.
+ * A stored set that no longer loads is reported and the engine in force is kept.
+ */
+export function followActivePolicy(options: {
+  readonly store: ControlStore;
+  readonly active: ActivePolicy;
+  readonly intervalMs: number;
+  readonly onError: (error: unknown) => void;
+}): () => void {
+  const { store, active } = options;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    store
+      .activePolicySet()
+      .then((stored) => {
+        if (!stored || stored.hash === active.current().policyHash) return;
+        const files = { schemaText: stored.schemaText, policies: stored.policies };
+        active.replace(loadPolicyFiles(files), files);
+      })
+      .catch(options.onError)
+      .finally(() => {
+        running = false;
+      });
+  }, options.intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

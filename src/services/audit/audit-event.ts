@@ -25,6 +25,11 @@ export interface AuditEvent {
   readonly policyHash?: string;
   readonly determining?: readonly string[];
   readonly details?: AuditDetails;
+  /**
+   * When it happened (ISO 8601), for an event recorded later than it happened (one held in a
+   * failover region's spool while the home region was down); default: when the log appends it.
+   */
+  readonly at?: string;
 }
 
 /** Where events go. `append` resolves only once the event is durable. */

@@ -52,7 +52,7 @@ export function canonicalJson(value: unknown): string {
 export function toLogEntry(event: AuditEvent, pseudonymKey: Uint8Array, time: Date): LogEntry {
   return {
     v: ENTRY_VERSION,
-    time: time.toISOString(),
+    time: event.at ?? time.toISOString(),
     type: event.type,
     requestId: event.requestId,
     principal: event.principal,

@@ -19,9 +19,16 @@ import { createPrivateKey, X509Certificate as NodeX509Certificate } from 'node:c
 import type { IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
-import { describePeerIdentity, peerIdentityOf, regionDnsName } from '../../crypto/peer-identity.js';
+import {
+  countryOfCertificate,
+  describePeerIdentity,
+  peerIdentityOf,
+  regionDnsName,
+} from '../../crypto/peer-identity.js';
 import { DomicileError, ERROR_CATALOG, type ErrorCode } from '../../domain/errors.js';
 import type { ClassId, RegionId } from '../../domain/ids.js';
+import type { AuditEvent } from '../audit/audit-event.js';
+import type { AccessLog } from '../audit/audit-log.js';
 import type {
   RecordListing,
   RecordMeta,
@@ -33,6 +40,7 @@ import type {
   SubjectRef,
 } from '../vault/region-node.js';
 import {
+  encodeAuditEvent,
   encodeContext,
   encodeRecordRef,
   encodeReplica,
@@ -48,6 +56,11 @@ export interface HttpsRegionClientOptions {
   readonly url: string;
   /** The deployment CA, and this caller's certificate (gateway or region) and key, PEM. */
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
+  /**
+   * The country the configuration puts the region in: the node's certificate must name it
+   * (subject `C`), else the node is refused like one naming another region.
+   */
+  readonly country?: string;
   /** Per request, connection included; default 5000 ms. */
   readonly timeoutMs?: number;
   /** Largest answer accepted; default 32 MiB. */
@@ -130,6 +143,7 @@ export class HttpsRegionClient implements RegionClient {
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.maxResponseBytes = options.maxResponseBytes ?? 32 * 1024 * 1024;
     const expected = options.regionId;
+    const { country } = options;
     const servername = regionDnsName(expected);
     this.agent = new Agent({
       keepAlive: true,
@@ -146,13 +160,20 @@ export class HttpsRegionClient implements RegionClient {
       // called only after the chain to the deployment CA verified
       checkServerIdentity: (_host: string, cert: PeerCertificate): Error | undefined => {
         const identity = peerIdentityOf(cert);
-        if (identity?.kind === 'region' && identity.regionId === expected) return undefined;
-        return Object.assign(
-          new Error(
+        const refuse = (message: string) =>
+          Object.assign(new Error(message), { code: 'ERR_DOMICILE_PEER_IDENTITY' });
+        if (identity?.kind !== 'region' || identity.regionId !== expected) {
+          return refuse(
             `certificate names \`${describePeerIdentity(identity)}\`, expected region \`${expected}\``,
-          ),
-          { code: 'ERR_DOMICILE_PEER_IDENTITY' },
-        );
+          );
+        }
+        const named = countryOfCertificate(cert);
+        if (country !== undefined && named !== country) {
+          return refuse(
+            `certificate of region \`${expected}\` names country \`${named ?? 'none'}\`, the configuration puts it in \`${country}\``,
+          );
+        }
+        return undefined;
       },
     });
   }
@@ -216,6 +237,24 @@ export class HttpsRegionClient implements RegionClient {
     return { records: this.expect(answer, isCount).records };
   }
 
+  /** A subject's access log from the node holding its jurisdiction's log (the home region). */
+  async accessLog(ref: SubjectRef): Promise<AccessLog> {
+    const answer = await this.call('POST', REGION_API.accessLog, { ref: encodeSubjectRef(ref) });
+    return this.expect(
+      answer,
+      (v): v is AccessLog =>
+        isObject(v) &&
+        typeof v.checkpoint === 'string' &&
+        Number.isSafeInteger(v.treeSize) &&
+        Array.isArray(v.entries),
+    );
+  }
+
+  /** Appends an audit event to the node's sink of its jurisdiction; resolves once it is durable there. */
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await this.call('POST', REGION_API.appendAudit, { event: encodeAuditEvent(event) });
+  }
+
   async receiveReplica(replica: Replica): Promise<void> {
     await this.call('POST', REGION_API.receiveReplica, { replica: encodeReplica(replica) });
   }
@@ -244,11 +283,35 @@ export class HttpsRegionClient implements RegionClient {
 
   /** One request; resolves with the parsed JSON answer (undefined for 204) or throws a coded error. */
   private async call(method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
-    this.assertOwnCertificateValid();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-    let response: { status: number; text: string };
+    const { status, body: answer } = await this.exchange(method, path, payload);
+    const parsed = parseJson(answer);
+    if (status >= 200 && status < 300) return parsed;
+    throw this.answerError(status, parsed);
+  }
+
+  /**
+   * A read-only resource of the node's copy of a jurisdiction's log (`/internal/v1/logs/…`:
+   * checkpoint, tiles, proofs), as bytes with its content type, for a gateway to pass on.
+   */
+  async getLogResource(path: string): Promise<{ contentType: string; body: Buffer }> {
+    if (!path.startsWith(REGION_API.logs)) {
+      throw new DomicileError('DOMICILE_ERR_INTERNAL', 'not a log resource');
+    }
+    const { status, body, contentType } = await this.exchange('GET', path, undefined);
+    if (status >= 200 && status < 300) return { contentType, body };
+    throw this.answerError(status, parseJson(body));
+  }
+
+  /** One exchange, retried once on a kept-alive connection the node had closed. */
+  private async exchange(
+    method: 'GET' | 'POST',
+    path: string,
+    payload: Buffer | undefined,
+  ): Promise<{ status: number; body: Buffer; contentType: string }> {
+    this.assertOwnCertificateValid();
     try {
-      response = await this.send(method, path, payload);
+      return await this.send(method, path, payload);
     } catch (failure) {
       // A kept-alive connection the node closed while idle fails on its next request before
       // the node saw it: retry once on a fresh connection (see Node's `request.reusedSocket`).
@@ -260,20 +323,11 @@ export class HttpsRegionClient implements RegionClient {
         throw this.transportError(failure);
       }
       try {
-        response = await this.send(method, path, payload);
+        return await this.send(method, path, payload);
       } catch (again) {
         throw this.transportError(again);
       }
     }
-    const { status, text } = response;
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : (JSON.parse(text) as unknown);
-    } catch {
-      parsed = undefined;
-    }
-    if (status >= 200 && status < 300) return parsed;
-    throw this.answerError(status, parsed);
   }
 
   /** Our certificate expires while the process runs: say so rather than meet a closed connection. */
@@ -292,7 +346,7 @@ export class HttpsRegionClient implements RegionClient {
     method: 'GET' | 'POST',
     path: string,
     payload: Buffer | undefined,
-  ): Promise<{ status: number; text: string }> {
+  ): Promise<{ status: number; body: Buffer; contentType: string }> {
     return new Promise((resolve, reject) => {
       const signal = AbortSignal.timeout(this.timeoutMs);
       const req = httpsRequest(
@@ -302,7 +356,7 @@ export class HttpsRegionClient implements RegionClient {
           agent: this.agent,
           signal,
           headers: {
-            accept: 'application/json',
+            accept: path.startsWith(REGION_API.logs) ? '*/*' : 'application/json',
             ...(payload === undefined
               ? {}
               : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
@@ -321,7 +375,11 @@ export class HttpsRegionClient implements RegionClient {
           });
           res.on('error', (error) => reject(new TransportFailure(error, req.reusedSocket)));
           res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks),
+              contentType: String(res.headers['content-type'] ?? 'application/octet-stream'),
+            }),
           );
         },
       );
@@ -513,4 +571,13 @@ function alertOf(error: unknown, code: string): string {
   // Node's OpenSSL errors carry `reason`, e.g. `tlsv1 alert unknown ca`
   const reason = (error as { reason?: unknown }).reason;
   return typeof reason === 'string' ? reason : code;
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }

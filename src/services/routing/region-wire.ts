@@ -10,7 +10,8 @@ import type { WrappedKey } from '../../crypto/keyring.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, SubjectId } from '../../domain/ids.js';
 import type { StoredRecord } from '../../store/region-store.js';
-import type { Principal } from '../access/principal.js';
+import type { Principal, PrincipalSummary } from '../access/principal.js';
+import type { AuditDetails, AuditEvent } from '../audit/audit-event.js';
 import type { RecordRef, Replica, RequestContext, SubjectRef } from '../vault/region-node.js';
 
 /** Paths of the internal API. */
@@ -24,6 +25,10 @@ export const REGION_API = {
   purgeSubject: '/internal/v1/subjects/purge',
   receiveReplica: '/internal/v1/replicas',
   recordVersion: '/internal/v1/records/version',
+  appendAudit: '/internal/v1/audit/append',
+  /** Prefix of the read-only log resources of the jurisdictions whose home the node is. */
+  logs: '/internal/v1/logs/',
+  accessLog: '/internal/v1/audit/access-log',
 } as const;
 
 /** A principal on the wire: `Principal` with absent optional attributes left out. */
@@ -222,4 +227,41 @@ function fromBase64(field: string, text: string): Uint8Array {
     throw new DomicileError('DOMICILE_ERR_BAD_REQUEST', `invalid request: \`${field}\` is not base64`);
   }
   return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** An audit event on the wire: `AuditEvent` with absent optional fields left out. */
+export interface WireAuditEvent {
+  readonly type: string;
+  readonly requestId: string;
+  readonly principal: PrincipalSummary | null;
+  readonly jurisdiction: string;
+  readonly subjectId?: string;
+  readonly recordKey?: string;
+  readonly classId?: string;
+  readonly region?: string;
+  readonly decision: 'allow' | 'deny' | 'info';
+  readonly reason: string;
+  readonly policyHash?: string;
+  readonly determining?: readonly string[];
+  readonly details?: AuditDetails;
+  readonly at?: string;
+}
+
+/** The wire form of an audit event (it travels between processes of one jurisdiction only). */
+export function encodeAuditEvent(event: AuditEvent): WireAuditEvent {
+  const wire: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(event)) if (value !== undefined) wire[name] = value;
+  return wire as unknown as WireAuditEvent;
+}
+
+/** An audit event from its wire form, whose shape the caller has validated. */
+export function decodeAuditEvent(wire: WireAuditEvent): AuditEvent {
+  return {
+    ...wire,
+    jurisdiction: wire.jurisdiction as JurisdictionId,
+    ...(wire.subjectId === undefined ? {} : { subjectId: wire.subjectId as SubjectId }),
+    ...(wire.recordKey === undefined ? {} : { recordKey: wire.recordKey as RecordKey }),
+    ...(wire.classId === undefined ? {} : { classId: wire.classId as ClassId }),
+    ...(wire.region === undefined ? {} : { region: wire.region as AuditEvent['region'] & string }),
+  } as AuditEvent;
 }

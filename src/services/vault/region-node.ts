@@ -319,7 +319,9 @@ export class RegionNode implements RegionClient {
         );
       }
     }
-    return { records };
+    // a replica a peer still held for this region (it was down) arrived before that peer's purge:
+    // purging here again leaves nothing behind
+    return { records: records + (await this.purgeSubject(ref)) };
   }
 
   async purgeSubject(ref: SubjectRef): Promise<number> {

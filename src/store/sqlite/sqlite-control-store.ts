@@ -7,8 +7,12 @@
  *   `Statement.get(...)`, `Statement.all(...)`.
  *
  * A request is one row: the columns the store filters on, and the whole request as JSON.
+ *
+ * Several processes may open the same file: nothing is kept in memory between calls, and writes
+ * run in immediate transactions that wait (up to `busyTimeoutMs`) for another process's write.
  */
 import type Database from 'better-sqlite3';
+import { DomicileError } from '../../domain/errors.js';
 import type {
   ControlStore,
   ControlWriteOutcome,
@@ -222,7 +226,12 @@ export class SqliteControlStore implements ControlStore {
   async activatePolicySet(hash: string, atMs: number): Promise<void> {
     await this.#writes.run('activate policy set', () => {
       const row = this.#statements.getSet.get(hash);
-      if (!row) throw new Error('no such policy set');
+      if (!row) {
+        throw new DomicileError(
+          'DOMICILE_ERR_NOT_FOUND',
+          `${CONTEXT}: activate policy set: no set \`${hash}\``,
+        );
+      }
       for (const active of this.#statements.activeSet.all()) {
         const set = parse<StoredPolicySet>(active);
         if (set.hash === hash) continue;

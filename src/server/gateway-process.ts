@@ -1,0 +1,192 @@
+/**
+ * A stateless gateway as its own process (`domicile gateway`): the public API (`/v1`) in front of
+ * region nodes running as their own processes. It holds no data keys and stores nothing itself:
+ * records go to region nodes over HTTPS with mutual TLS (`HttpsRegionClient`), audit events to
+ * the jurisdiction's nodes (`RelayAuditSink`), and the subject directory and access-control
+ * state are in the deployment's shared control store (`control-plane.ts`). Run as many as
+ * needed behind a load balancer; any of them serves any request.
+ *
+ * What a gateway needs from the data folder: its client certificate (`pki/gateways/<name>.*`),
+ * the CA certificate and the token issuer's public key. Never a master key or keyring.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../domain/config.js';
+import { DomicileError } from '../domain/errors.js';
+import type { JurisdictionId, RegionId } from '../domain/ids.js';
+import { CedarAuthorizer } from '../services/access/cedar-authorizer.js';
+import { Lockbox } from '../services/access/lockbox.js';
+import { followActivePolicy, PolicyGovernance } from '../services/access/policy-governance.js';
+import { ownIssuer, TokenVerifier, trustedIssuer } from '../services/access/tokens.js';
+import type { AuditSink } from '../services/audit/audit-event.js';
+import { RelayAuditSink } from '../services/audit/relay.js';
+import type { HttpsRegionClient } from '../services/routing/https-region-client.js';
+import { Router } from '../services/routing/router.js';
+import { VaultService } from '../services/vault/vault.js';
+import { registerAccessRoutes } from './access-routes.js';
+import { buildApp } from './app.js';
+import { controlStoreSpec, openControlPlane } from './control-plane.js';
+import { loadIssuerPublicKey, policyDirectoryOf, readPolicyFolder, withRetirements } from './deployment.js';
+import { registerLogProxy } from './log-proxy.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadGatewayTls } from './pki.js';
+import { regionClients } from './region-process.js';
+
+/** Options of `openGatewayProcess`. */
+export interface GatewayProcessOptions {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The gateway's name: its certificate is `pki/gateways/<name>.pem`. */
+  readonly name: string;
+  /** The control store (see `controlStoreSpec`). */
+  readonly control?: string;
+  /** Where to listen; default `server.host` and `server.port` of the configuration. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  /** How often a policy set activated elsewhere is picked up; default 2000 ms. */
+  readonly policyPollMs?: number;
+  readonly logger?: boolean | { level: string };
+}
+
+/** A running gateway. */
+export interface GatewayProcess {
+  readonly app: FastifyInstance;
+  readonly metrics: Metrics;
+  /** `http://host:port` it listens on. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Refuses a configuration in which a jurisdiction's home region has no endpoint to reach. */
+function assertReachable(config: Config, clients: ReadonlyMap<RegionId, HttpsRegionClient>): void {
+  for (const jurisdiction of config.jurisdictions.values()) {
+    if (!clients.has(jurisdiction.home)) {
+      throw new DomicileError(
+        'DOMICILE_ERR_CONFIG',
+        `home region \`${jurisdiction.home}\` of \`${jurisdiction.id}\` has no \`endpoint\`: a gateway reaches region nodes there`,
+      );
+    }
+  }
+}
+
+/**
+ * Opens a gateway and starts listening.
+ *
+ * @example
+ * const gateway = await openGatewayProcess({ config, dataDir: 'data', env: process.env,
+ *   name: 'gateway-1', control: 'postgres://domicile@db-control/domicile' });
+ */
+export async function openGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
+  const { dataDir } = options;
+  const config = withRetirements(options.config, dataDir);
+  const tls = await loadGatewayTls(dataDir, options.name);
+  const clients = regionClients(config, tls);
+  const closers: (() => Promise<void> | void)[] = [
+    () => {
+      for (const client of clients.values()) client.close();
+    },
+  ];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch {
+        // closing what is left
+      }
+    }
+  };
+  let app: FastifyInstance | undefined;
+  const warn = (message: string) => (error: unknown) => app?.log.warn({ err: error }, message);
+  try {
+    assertReachable(config, clients);
+    const plane = await openControlPlane(controlStoreSpec(options.control, options.env), dataDir);
+    closers.push(() => plane.close());
+    const metrics = createMetrics();
+    const router = new Router(config, clients, (jurisdiction, region, home) => {
+      metrics.recordRouting(jurisdiction, region, home);
+    });
+    const sinks = new Map<JurisdictionId, AuditSink>();
+    for (const jurisdiction of config.jurisdictions.values()) {
+      const order = [jurisdiction.home, ...jurisdiction.failover];
+      sinks.set(
+        jurisdiction.id,
+        new RelayAuditSink(() =>
+          order.flatMap((id) => {
+            const client = clients.get(id);
+            return client ? [client] : [];
+          }),
+        ),
+      );
+    }
+    const audit = (jurisdiction: JurisdictionId): AuditSink => {
+      const sink = sinks.get(jurisdiction);
+      if (!sink) {
+        throw new DomicileError('DOMICILE_ERR_AUDIT_UNAVAILABLE', `no audit log for \`${jurisdiction}\``);
+      }
+      return sink;
+    };
+    const now = Date.now;
+    const { active: policies } = await PolicyGovernance.openActive({
+      config,
+      store: plane.control,
+      folder: () => readPolicyFolder(policyDirectoryOf(config)),
+      now,
+    });
+    closers.push(
+      followActivePolicy({
+        store: plane.control,
+        active: policies,
+        intervalMs: options.policyPollMs ?? 2000,
+        onError: warn('policy refresh failed'),
+      }),
+    );
+    const lockbox = new Lockbox({ config, store: plane.control, policies, audit, now });
+    const governance = new PolicyGovernance({ config, store: plane.control, active: policies, audit, now });
+    const authorizer = new CedarAuthorizer({ config, policies, grants: lockbox, now });
+    const vault = new VaultService({ config, directory: plane.directory, router, authorizer, audit });
+    const verifier = new TokenVerifier({
+      issuers: [
+        ownIssuer(await loadIssuerPublicKey(dataDir), config.auth.issuer, config.auth.audience),
+        ...config.auth.issuers.map(trustedIssuer),
+      ],
+      cacheSize: config.auth.tokenCacheSize,
+    });
+    app = await buildApp({
+      config,
+      vault,
+      verifier,
+      metrics,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      plugins: [
+        (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
+        (instance) => registerLogProxy(instance, { config, clients, vault, verifier, audit }),
+      ],
+      ready: async () => {
+        const status: Record<string, 'up' | 'down'> = {};
+        await Promise.all(
+          [...clients].map(async ([id, client]) => {
+            try {
+              await client.checkHealth();
+              status[id] = 'up';
+            } catch {
+              status[id] = 'down';
+            }
+          }),
+        );
+        return status;
+      },
+    });
+    const started = app;
+    closers.push(() => started.close());
+    lockbox.start(warn('lockbox sweep failed'));
+    closers.push(() => lockbox.stop());
+    const listen = options.listen ?? { host: config.server.host, port: config.server.port };
+    await app.listen({ host: listen.host, port: listen.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : listen.port;
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    return { app, metrics, url: `http://${host}:${port}`, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

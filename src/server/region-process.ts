@@ -1,0 +1,422 @@
+/**
+ * One region node as its own process (`domicile region`): the region's store (SQLite file or
+ * PostgreSQL), its keyring, the logs of the jurisdictions whose home it is, and its internal
+ * HTTPS API over mutual TLS (`region-app.ts`) for gateways and the other region nodes.
+ *
+ * What a node needs from the data folder: the master key (or `DOMICILE_MASTER_KEY`), its
+ * keyring (`<region>/keyring/`), its certificate and the CA certificate (`pki/`), the issuer's
+ * public key, and, in a home region, the logs' keys (`<region>/logs/<J>/`). Never the CA key.
+ *
+ * Audit (L1) for a jurisdiction whose home is another region: events go to the home node; while
+ * it cannot be reached they wait in a durable spool in this region (`<region>/audit-spool/`),
+ * and are delivered in order when it can (`SpoolingAuditSink`).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openLocalKeyring } from '../crypto/local-keyring.js';
+import { loadMasterKey } from '../crypto/master-key.js';
+import { countryOfCertificate } from '../crypto/peer-identity.js';
+import type { Config, Region } from '../domain/config.js';
+import { DomicileError } from '../domain/errors.js';
+import type { ClassId, JurisdictionId, RegionId } from '../domain/ids.js';
+import { jurisdictionsHeldBy } from '../domain/residency.js';
+import { CedarAuthorizer } from '../services/access/cedar-authorizer.js';
+import { Lockbox } from '../services/access/lockbox.js';
+import { followActivePolicy, PolicyGovernance } from '../services/access/policy-governance.js';
+import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
+import { type AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
+import { SpoolingAuditSink } from '../services/audit/relay.js';
+import { HttpsRegionClient } from '../services/routing/https-region-client.js';
+import { decodeReplica, encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
+import { type Spool, SpooledForwarder } from '../services/routing/spooled-forwarder.js';
+import { TransferGate } from '../services/transfer/gate.js';
+import type {
+  RecordListing,
+  RecordMeta,
+  RecordRef,
+  RecordWithValue,
+  RegionClient,
+  Replica,
+  RequestContext,
+  SubjectRef,
+} from '../services/vault/region-node.js';
+import { RegionNode, type RegionNodeOptions } from '../services/vault/region-node.js';
+import { FileSpool } from '../store/file-spool.js';
+import { openPostgresLogStorage } from '../store/postgres/postgres-log-storage.js';
+import { openPostgresRegionStore, type PostgresRegionStore } from '../store/postgres/postgres-store.js';
+import type { IndexedLogStorage, RegionStore } from '../store/region-store.js';
+import { openSqliteLogStorage } from '../store/sqlite/sqlite-log-storage.js';
+import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
+import { auditLogsOf, openJurisdictionLog } from './audit-logs.js';
+import { controlStoreSpec, openControlPlane } from './control-plane.js';
+import { deploymentPaths, policyDirectoryOf, readPolicyFolder, withRetirements } from './deployment.js';
+import { loadRegionTls, type TlsMaterial } from './pki.js';
+import { buildRegionApp, type RegionApp } from './region-app.js';
+
+/** Options of `openRegionProcess`. */
+export interface RegionProcessOptions {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly regionId: string;
+  /** `sqlite` or a postgres:// URL; default: the region's `store` in the configuration. */
+  readonly store?: string;
+  /** The control store (see `controlStoreSpec`). */
+  readonly control?: string;
+  /** Where to listen; default: the host and port of the region's `endpoint`. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  /** How often a policy set activated elsewhere is picked up; default 2000 ms. */
+  readonly policyPollMs?: number;
+  readonly logger?: boolean | { level: string };
+}
+
+/** A running region node. */
+export interface RegionProcess {
+  readonly regionId: RegionId;
+  readonly app: RegionApp;
+  readonly node: RegionNode;
+  readonly store: RegionStore;
+  /** The logs of the jurisdictions whose home this region is. */
+  readonly logs: ReadonlyMap<JurisdictionId, AuditLog>;
+  /** `https://host:port` it listens on. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The PostgreSQL schema of a region's tables: regions may share one database. */
+export function regionSchema(regionId: RegionId): string {
+  const schema = `region_${regionId.replace(/-/g, '_')}`;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new DomicileError('DOMICILE_ERR_CONFIG', `region \`${regionId}\`: id too long for a schema name`);
+  }
+  return schema;
+}
+
+/** The region of `regionId`, if configured and not retired. */
+function requireServedRegion(config: Config, regionId: string): Region {
+  const region = config.regions.get(regionId as RegionId);
+  if (!region) throw new DomicileError('DOMICILE_ERR_CONFIG', `region \`${regionId}\` is not configured`);
+  if (region.status === 'retired') {
+    throw new DomicileError('DOMICILE_ERR_CONFIG', `region \`${regionId}\` is retired`);
+  }
+  return region;
+}
+
+/** Host and port of an `https://host:port` endpoint. */
+export function endpointAddress(endpoint: string): { host: string; port: number } {
+  const url = new URL(endpoint);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) };
+}
+
+/** Refuses a certificate that does not name the region's configured country. */
+function assertCertificateCountry(region: Region, tls: TlsMaterial): void {
+  const named = countryOfCertificate(tls.cert);
+  if (named !== region.country) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `region \`${region.id}\`: its certificate names country \`${named ?? 'none'}\`, the configuration says \`${region.country}\`: reissue it with \`domicile init --pki\``,
+    );
+  }
+}
+
+/** HTTPS clients of the other regions that have an endpoint, for replication and erasure. */
+export function regionClients(
+  config: Config,
+  tls: TlsMaterial,
+  except?: RegionId,
+): Map<RegionId, HttpsRegionClient> {
+  const clients = new Map<RegionId, HttpsRegionClient>();
+  for (const region of config.regions.values()) {
+    if (region.id === except || region.status === 'retired' || region.endpoint === undefined) continue;
+    clients.set(
+      region.id,
+      new HttpsRegionClient({ regionId: region.id, url: region.endpoint, tls, country: region.country }),
+    );
+  }
+  return clients;
+}
+
+async function openStore(
+  spec: string,
+  regionId: RegionId,
+  dataDir: string,
+): Promise<SqliteRegionStore | PostgresRegionStore> {
+  if (spec === 'sqlite') {
+    await mkdir(join(dataDir, regionId), { recursive: true });
+    return openSqliteRegionStore({ regionId, file: deploymentPaths(dataDir).store(regionId) });
+  }
+  return openPostgresRegionStore({ url: spec, schema: regionSchema(regionId), regionId });
+}
+
+async function openLogStorage(
+  store: SqliteRegionStore | PostgresRegionStore,
+  jurisdiction: JurisdictionId,
+): Promise<IndexedLogStorage> {
+  return 'database' in store
+    ? openPostgresLogStorage(store, jurisdiction, { lookupKey: subjectLookupKey })
+    : openSqliteLogStorage(store, jurisdiction, { lookupKey: subjectLookupKey });
+}
+
+/**
+ * Opens one region node and starts listening.
+ *
+ * @example
+ * const node = await openRegionProcess({ config, dataDir: 'data', env: process.env,
+ *   regionId: 'oci-us-ashburn', store: 'postgres://domicile@db-ashburn/domicile' });
+ */
+export async function openRegionProcess(options: RegionProcessOptions): Promise<RegionProcess> {
+  const { dataDir } = options;
+  const config = withRetirements(options.config, dataDir);
+  const region = requireServedRegion(config, options.regionId);
+  const regionId = region.id;
+  const listen =
+    options.listen ?? (region.endpoint === undefined ? undefined : endpointAddress(region.endpoint));
+  if (!listen) {
+    throw new DomicileError(
+      'DOMICILE_ERR_CONFIG',
+      `region \`${regionId}\` has no \`endpoint\` in the configuration: give --listen or set it`,
+    );
+  }
+  const tls = await loadRegionTls(dataDir, regionId);
+  assertCertificateCountry(region, tls);
+  const paths = deploymentPaths(dataDir);
+  const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
+  const held = jurisdictionsHeldBy(config, regionId);
+  const closers: (() => Promise<void> | void)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch {
+        // closing what is left
+      }
+    }
+  };
+  let app: RegionApp | undefined;
+  const warn = (message: string) => (error: unknown) => app?.log.warn({ err: error }, message);
+  try {
+    const keyring = await openLocalKeyring({
+      regionId,
+      file: paths.keyring(regionId),
+      masterKey: master.key,
+      allowedJurisdictions: held,
+    });
+    closers.push(() => keyring.close());
+    const store = await openStore(options.store ?? region.store, regionId, dataDir);
+    closers.push(() => store.close());
+    const plane = await openControlPlane(controlStoreSpec(options.control, options.env), dataDir);
+    closers.push(() => plane.close());
+
+    const clients = regionClients(config, tls, regionId);
+    closers.push(() => {
+      for (const client of clients.values()) client.close();
+    });
+    // replicas for a region that is down wait here and reach it when it is back
+    const peers = new Map<RegionId, RegionClient>();
+    const handoffs: ReplicaHandoff[] = [];
+    for (const [id, client] of clients) {
+      const spool = FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${id}.jsonl`));
+      closers.push(() => spool.close());
+      const handoff = new ReplicaHandoff(client, spool, warn(`replica handoff to ${id}`));
+      closers.push(() => handoff.close());
+      peers.set(id, handoff);
+      handoffs.push(handoff);
+    }
+
+    // the logs of the jurisdictions whose home this is; a spooling relay to the others' homes
+    const logs = new Map<JurisdictionId, AuditLog>();
+    const relays = new Map<JurisdictionId, SpoolingAuditSink>();
+    for (const jurisdictionId of held) {
+      const jurisdiction = config.jurisdictions.get(jurisdictionId);
+      if (!jurisdiction) continue;
+      if (jurisdiction.home === regionId) {
+        const storage = await openLogStorage(store, jurisdictionId);
+        logs.set(
+          jurisdictionId,
+          await openJurisdictionLog({ config, dataDir, jurisdiction, storage, onError: warn('audit log') }),
+        );
+        continue;
+      }
+      const home = clients.get(jurisdiction.home);
+      if (!home) continue;
+      const spool = FileSpool.open<AuditEvent>(
+        join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.jsonl`),
+      );
+      closers.push(() => spool.close());
+      const relay = new SpoolingAuditSink({ home, spool, onError: warn('audit relay') });
+      closers.push(() => relay.close());
+      relays.set(jurisdictionId, relay);
+    }
+    const ownLogs = auditLogsOf(logs);
+    closers.push(() => ownLogs.close());
+    const audit = (jurisdiction: JurisdictionId): AuditSink => {
+      const relay = relays.get(jurisdiction);
+      return relay ?? ownLogs.sink(jurisdiction);
+    };
+
+    const now = Date.now;
+    const { active: policies } = await PolicyGovernance.openActive({
+      config,
+      store: plane.control,
+      folder: () => readPolicyFolder(policyDirectoryOf(config)),
+      now,
+    });
+    const stopFollowing = followActivePolicy({
+      store: plane.control,
+      active: policies,
+      intervalMs: options.policyPollMs ?? 2000,
+      onError: warn('policy refresh failed'),
+    });
+    closers.push(stopFollowing);
+    const lockbox = new Lockbox({ config, store: plane.control, policies, audit, now });
+    const authorizer = new CedarAuthorizer({ config, policies, grants: lockbox, now });
+    const gate = new TransferGate({ config, audit, onError: warn('transfer summary failed') });
+    gate.start();
+    closers.push(() => gate.stop());
+    const node = new ProcessRegionNode(handoffs, {
+      config,
+      regionId,
+      store,
+      keyring,
+      authorizer,
+      audit,
+      peers: (id) => peers.get(id),
+      gate,
+    });
+    app = await buildRegionApp({
+      node,
+      regionId,
+      config,
+      tls,
+      audit,
+      logs,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    const started = app;
+    closers.push(() => started.close());
+    for (const [jurisdiction] of logs) {
+      await audit(jurisdiction).append({
+        type: 'config.load',
+        requestId: `start-${regionId}-${process.pid}`,
+        principal: null,
+        jurisdiction,
+        region: regionId,
+        decision: 'info',
+        reason: 'configuration loaded',
+        policyHash: policies.current().policyHash,
+        details: { configSha256: config.sha256, regions: [regionId] },
+      });
+    }
+    await app.listen({ host: listen.host, port: listen.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : listen.port;
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    return {
+      regionId,
+      app,
+      node,
+      store,
+      logs,
+      url: `https://${host}:${port}`,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/**
+ * Another region node as this node's peer: every operation goes to it directly, except that a
+ * replica it cannot take now (it is down) waits in a spool in this region and reaches it, in
+ * order, when it is back, so a home region that restarts after a failover catches up.
+ */
+class ReplicaHandoff implements RegionClient {
+  readonly regionId: RegionId;
+  private readonly client: HttpsRegionClient;
+  private readonly forwarder: SpooledForwarder<WireReplica>;
+
+  constructor(client: HttpsRegionClient, spool: Spool<WireReplica>, onError: (error: unknown) => void) {
+    this.regionId = client.regionId;
+    this.client = client;
+    this.forwarder = new SpooledForwarder({
+      send: (wire) => client.receiveReplica(decodeReplica(wire)),
+      spool,
+      onError,
+    });
+  }
+
+  receiveReplica(replica: Replica): Promise<void> {
+    return this.forwarder.forward(encodeReplica(replica));
+  }
+
+  close(): Promise<void> {
+    return this.forwarder.close();
+  }
+
+  /** Delivers what waits for the region; returns how many replicas still wait. */
+  async deliver(): Promise<number> {
+    await this.forwarder.drain();
+    return this.forwarder.pending;
+  }
+
+  putRecord(ctx: RequestContext, ref: RecordRef, classId: ClassId, value: unknown): Promise<RecordMeta> {
+    return this.client.putRecord(ctx, ref, classId, value);
+  }
+  getRecord(ctx: RequestContext, ref: RecordRef): Promise<RecordWithValue> {
+    return this.client.getRecord(ctx, ref);
+  }
+  listRecords(ctx: RequestContext, ref: SubjectRef): Promise<RecordListing[]> {
+    return this.client.listRecords(ctx, ref);
+  }
+  deleteRecord(ctx: RequestContext, ref: RecordRef): Promise<void> {
+    return this.client.deleteRecord(ctx, ref);
+  }
+  eraseSubject(ctx: RequestContext, ref: SubjectRef): Promise<{ records: number }> {
+    return this.client.eraseSubject(ctx, ref);
+  }
+  purgeSubject(ref: SubjectRef): Promise<number> {
+    return this.client.purgeSubject(ref);
+  }
+  recordVersion(ref: RecordRef): Promise<number | undefined> {
+    return this.client.recordVersion(ref);
+  }
+  checkHealth(): Promise<void> {
+    return this.client.checkHealth();
+  }
+}
+
+/**
+ * A region node in its own process: before it erases or purges a subject, the replicas it still
+ * holds for regions that were down are delivered (INVARIANT E1: a late replica must not bring an
+ * erased subject back); when one cannot be delivered, the erasure fails and is retried.
+ */
+class ProcessRegionNode extends RegionNode {
+  private readonly handoffs: readonly ReplicaHandoff[];
+
+  constructor(handoffs: readonly ReplicaHandoff[], options: RegionNodeOptions) {
+    super(options);
+    this.handoffs = handoffs;
+  }
+
+  override async eraseSubject(ctx: RequestContext, ref: SubjectRef): Promise<{ records: number }> {
+    await this.deliverHandoffs();
+    return super.eraseSubject(ctx, ref);
+  }
+
+  override async purgeSubject(ref: SubjectRef): Promise<number> {
+    await this.deliverHandoffs();
+    return super.purgeSubject(ref);
+  }
+
+  private async deliverHandoffs(): Promise<void> {
+    for (const handoff of this.handoffs) {
+      if ((await handoff.deliver()) > 0) {
+        throw new DomicileError(
+          'DOMICILE_ERR_REGION_UNAVAILABLE',
+          `replicas for region \`${handoff.regionId}\` are still waiting: erasure retried when it is back`,
+        );
+      }
+    }
+  }
+}

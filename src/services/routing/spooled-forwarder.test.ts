@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { DomicileError } from '../../domain/errors.js';
+import { type Spool, SpooledForwarder } from './spooled-forwarder.js';
+
+class MemorySpool<T> implements Spool<T> {
+  readonly items: T[] = [];
+  get size() {
+    return this.items.length;
+  }
+  peek(max: number) {
+    return this.items.slice(0, max);
+  }
+  append(item: T) {
+    this.items.push(item);
+  }
+  drop(count: number) {
+    this.items.splice(0, count);
+  }
+}
+
+/** A node that is up or down, recording what it received. */
+function node() {
+  const received: number[] = [];
+  const state = { up: true, refuse: false };
+  const send = async (n: number) => {
+    if (!state.up) throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', 'down');
+    if (state.refuse) throw new DomicileError('DOMICILE_ERR_PEER_IDENTITY', 'refused');
+    received.push(n);
+  };
+  return { received, state, send };
+}
+
+describe('SpooledForwarder', () => {
+  it('sends directly while the node is up', async () => {
+    const n = node();
+    const spool = new MemorySpool<number>();
+    const f = new SpooledForwarder({ send: n.send, spool, retryMs: 10 });
+    await f.forward(1);
+    expect(n.received).toEqual([1]);
+    expect(spool.size).toBe(0);
+    await f.close();
+  });
+
+  it('spools while the node is down and delivers in order once it is back, new items behind old', async () => {
+    const n = node();
+    const spool = new MemorySpool<number>();
+    const f = new SpooledForwarder({ send: n.send, spool, retryMs: 10 });
+    n.state.up = false;
+    await f.forward(1);
+    await f.forward(2);
+    expect(spool.items).toEqual([1, 2]);
+    n.state.up = true;
+    // still queued behind the spooled ones, never ahead of them
+    await f.forward(3);
+    expect(n.received).toEqual([]);
+    await f.drain();
+    expect(n.received).toEqual([1, 2, 3]);
+    expect(f.pending).toBe(0);
+    await f.close();
+  });
+
+  it('does not swallow a refusal: the caller gets it and nothing is spooled', async () => {
+    const n = node();
+    n.state.refuse = true;
+    const spool = new MemorySpool<number>();
+    const f = new SpooledForwarder({ send: n.send, spool, retryMs: 10 });
+    await expect(f.forward(1)).rejects.toMatchObject({ code: 'DOMICILE_ERR_PEER_IDENTITY' });
+    expect(spool.size).toBe(0);
+    await f.close();
+  });
+
+  it('retries on its own until the node is back', async () => {
+    const n = node();
+    n.state.up = false;
+    const spool = new MemorySpool<number>();
+    const f = new SpooledForwarder({ send: n.send, spool, retryMs: 5 });
+    await f.forward(7);
+    n.state.up = true;
+    await expect.poll(() => n.received, { timeout: 2000 }).toEqual([7]);
+    await f.close();
+  });
+});
