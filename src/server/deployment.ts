@@ -232,6 +232,35 @@ export async function readPolicyFolder(directory: string): Promise<PolicyFiles> 
   }
 }
 
+/** The token verifier of a deployment: its own issuer (key from `domicile init`) and the configured ones. */
+export async function openTokenVerifier(config: Config, dataDir: string): Promise<TokenVerifier> {
+  return new TokenVerifier({
+    issuers: [
+      ownIssuer(await loadIssuerPublicKey(dataDir), config.auth.issuer, config.auth.audience),
+      ...config.auth.issuers.map(trustedIssuer),
+    ],
+    cacheSize: config.auth.tokenCacheSize,
+  });
+}
+
+/** `/readyz`: each region node `up` or `down`, asked in parallel. */
+export async function regionHealth(
+  nodes: ReadonlyMap<RegionId, { checkHealth(): Promise<void> }>,
+): Promise<Record<string, 'up' | 'down'>> {
+  const status: Record<string, 'up' | 'down'> = {};
+  await Promise.all(
+    [...nodes].map(async ([id, node]) => {
+      try {
+        await node.checkHealth();
+        status[id] = 'up';
+      } catch {
+        status[id] = 'down';
+      }
+    }),
+  );
+  return status;
+}
+
 /** Options of `openEmbedded`. */
 export interface EmbeddedOptions extends DeploymentOptions {
   /** How audit logs are opened; default: one transparency log per jurisdiction. */
@@ -366,13 +395,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
       details: { configSha256: config.sha256, regions: [...config.regions.keys()], policySource },
     });
   }
-  const verifier = new TokenVerifier({
-    issuers: [
-      ownIssuer(await loadIssuerPublicKey(dataDir), config.auth.issuer, config.auth.audience),
-      ...config.auth.issuers.map(trustedIssuer),
-    ],
-    cacheSize: config.auth.tokenCacheSize,
-  });
+  const verifier = await openTokenVerifier(config, dataDir);
   app = await buildApp({
     config,
     vault,
@@ -384,18 +407,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
       (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
       (instance) => transfers.register(instance, verifier),
     ],
-    ready: async () => {
-      const status: Record<string, 'up' | 'down'> = {};
-      for (const [id, node] of nodes) {
-        try {
-          await node.checkHealth();
-          status[id] = 'up';
-        } catch {
-          status[id] = 'down';
-        }
-      }
-      return status;
-    },
+    ready: () => regionHealth(nodes),
   });
   lockbox.start((error) => app?.log.warn({ err: error }, 'lockbox sweep failed'));
   transfers.start();

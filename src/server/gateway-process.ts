@@ -13,10 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
-import { CedarAuthorizer } from '../services/access/cedar-authorizer.js';
-import { Lockbox } from '../services/access/lockbox.js';
-import { followActivePolicy, PolicyGovernance } from '../services/access/policy-governance.js';
-import { ownIssuer, TokenVerifier, trustedIssuer } from '../services/access/tokens.js';
+import { PolicyGovernance } from '../services/access/policy-governance.js';
 import type { AuditSink } from '../services/audit/audit-event.js';
 import { RelayAuditSink } from '../services/audit/relay.js';
 import type { HttpsRegionClient } from '../services/routing/https-region-client.js';
@@ -24,27 +21,24 @@ import { Router } from '../services/routing/router.js';
 import { VaultService } from '../services/vault/vault.js';
 import { registerAccessRoutes } from './access-routes.js';
 import { buildApp } from './app.js';
-import { controlStoreSpec, openControlPlane } from './control-plane.js';
-import { loadIssuerPublicKey, policyDirectoryOf, readPolicyFolder, withRetirements } from './deployment.js';
+import {
+  Closers,
+  controlStoreSpec,
+  listenOn,
+  openAccessControl,
+  openControlPlane,
+  type ProcessOptions,
+} from './control-plane.js';
+import { openTokenVerifier, regionHealth, withRetirements } from './deployment.js';
 import { registerLogProxy } from './log-proxy.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadGatewayTls } from './pki.js';
 import { regionClients } from './region-process.js';
 
-/** Options of `openGatewayProcess`. */
-export interface GatewayProcessOptions {
-  readonly config: Config;
-  readonly dataDir: string;
-  readonly env: Readonly<Record<string, string | undefined>>;
+/** Options of `openGatewayProcess` (`listen` defaults to `server.host` and `server.port`). */
+export interface GatewayProcessOptions extends ProcessOptions {
   /** The gateway's name: its certificate is `pki/gateways/<name>.pem`. */
   readonly name: string;
-  /** The control store (see `controlStoreSpec`). */
-  readonly control?: string;
-  /** Where to listen; default `server.host` and `server.port` of the configuration. */
-  readonly listen?: { readonly host: string; readonly port: number };
-  /** How often a policy set activated elsewhere is picked up; default 2000 ms. */
-  readonly policyPollMs?: number;
-  readonly logger?: boolean | { level: string };
 }
 
 /** A running gateway. */
@@ -80,26 +74,16 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
   const config = withRetirements(options.config, dataDir);
   const tls = await loadGatewayTls(dataDir, options.name);
   const clients = regionClients(config, tls);
-  const closers: (() => Promise<void> | void)[] = [
-    () => {
-      for (const client of clients.values()) client.close();
-    },
-  ];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch {
-        // closing what is left
-      }
-    }
-  };
+  const closers = new Closers();
+  closers.add(() => {
+    for (const client of clients.values()) client.close();
+  });
   let app: FastifyInstance | undefined;
   const warn = (message: string) => (error: unknown) => app?.log.warn({ err: error }, message);
   try {
     assertReachable(config, clients);
     const plane = await openControlPlane(controlStoreSpec(options.control, options.env), dataDir);
-    closers.push(() => plane.close());
+    closers.add(() => plane.close());
     const metrics = createMetrics();
     const router = new Router(config, clients, (jurisdiction, region, home) => {
       metrics.recordRouting(jurisdiction, region, home);
@@ -124,32 +108,17 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
       }
       return sink;
     };
-    const now = Date.now;
-    const { active: policies } = await PolicyGovernance.openActive({
+    const { policies, lockbox, authorizer } = await openAccessControl({
       config,
-      store: plane.control,
-      folder: () => readPolicyFolder(policyDirectoryOf(config)),
-      now,
+      plane,
+      audit,
+      policyPollMs: options.policyPollMs,
+      closers,
+      onError: warn('policy refresh failed'),
     });
-    closers.push(
-      followActivePolicy({
-        store: plane.control,
-        active: policies,
-        intervalMs: options.policyPollMs ?? 2000,
-        onError: warn('policy refresh failed'),
-      }),
-    );
-    const lockbox = new Lockbox({ config, store: plane.control, policies, audit, now });
-    const governance = new PolicyGovernance({ config, store: plane.control, active: policies, audit, now });
-    const authorizer = new CedarAuthorizer({ config, policies, grants: lockbox, now });
+    const governance = new PolicyGovernance({ config, store: plane.control, active: policies, audit });
     const vault = new VaultService({ config, directory: plane.directory, router, authorizer, audit });
-    const verifier = new TokenVerifier({
-      issuers: [
-        ownIssuer(await loadIssuerPublicKey(dataDir), config.auth.issuer, config.auth.audience),
-        ...config.auth.issuers.map(trustedIssuer),
-      ],
-      cacheSize: config.auth.tokenCacheSize,
-    });
+    const verifier = await openTokenVerifier(config, dataDir);
     app = await buildApp({
       config,
       vault,
@@ -160,33 +129,17 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
         (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
         (instance) => registerLogProxy(instance, { config, clients, vault, verifier, audit }),
       ],
-      ready: async () => {
-        const status: Record<string, 'up' | 'down'> = {};
-        await Promise.all(
-          [...clients].map(async ([id, client]) => {
-            try {
-              await client.checkHealth();
-              status[id] = 'up';
-            } catch {
-              status[id] = 'down';
-            }
-          }),
-        );
-        return status;
-      },
+      ready: () => regionHealth(clients),
     });
     const started = app;
-    closers.push(() => started.close());
+    closers.add(() => started.close());
     lockbox.start(warn('lockbox sweep failed'));
-    closers.push(() => lockbox.stop());
+    closers.add(() => lockbox.stop());
     const listen = options.listen ?? { host: config.server.host, port: config.server.port };
-    await app.listen({ host: listen.host, port: listen.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : listen.port;
-    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-    return { app, metrics, url: `http://${host}:${port}`, close: closeAll };
+    const url = await listenOn(app, listen, 'http');
+    return { app, metrics, url, close: () => closers.closeAll() };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }

@@ -7,14 +7,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import { JURISDICTION_PATTERN, type JurisdictionId, parseSubjectId, type RegionId } from '../domain/ids.js';
+import { JURISDICTION_PATTERN, type JurisdictionId, type RegionId } from '../domain/ids.js';
 import { requireJurisdiction } from '../domain/residency.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import type { AuditSink } from '../services/audit/audit-event.js';
 import type { HttpsRegionClient } from '../services/routing/https-region-client.js';
 import { REGION_API } from '../services/routing/region-wire.js';
 import type { VaultService } from '../services/vault/vault.js';
-import { ACCESS_LOG_PARAMS, accessLogDecision, accessLogEvent, accessLogRefused } from './log-routes.js';
+import { registerAccessLogRoute } from './log-routes.js';
 
 /** Dependencies of the gateway's log endpoints. */
 export interface LogProxyOptions {
@@ -73,27 +73,11 @@ export function registerLogProxy(app: FastifyInstance, options: LogProxyOptions)
     },
   );
 
-  app.get(
-    '/v1/subjects/:subjectId/access-log',
-    {
-      schema: {
-        summary: 'Who touched this subject’s data, when and why: its log entries with inclusion proofs',
-        params: ACCESS_LOG_PARAMS,
-      },
-    },
-    async (request) => {
-      const { subjectId } = request.params as { subjectId: string };
-      const principal = await options.verifier.verifyHeader(request.headers.authorization);
-      const id = parseSubjectId(subjectId);
-      const jurisdictionId = await options.vault.jurisdictionOf(id);
-      const jurisdiction = requireJurisdiction(config, jurisdictionId);
-      const decision = accessLogDecision(jurisdiction, principal, id);
-      await options
-        .audit(jurisdictionId)
-        .append(accessLogEvent(request.id, principal, jurisdictionId, id, decision));
-      if (!decision.allowed) throw accessLogRefused();
-      request.served = { jurisdiction: jurisdictionId, region: jurisdiction.home };
-      return homeOf(jurisdictionId).accessLog({ subjectId: id, jurisdiction: jurisdictionId });
-    },
-  );
+  registerAccessLogRoute(app, {
+    config,
+    vault: options.vault,
+    verifier: options.verifier,
+    audit: options.audit,
+    accessLog: (jurisdiction, subjectId) => homeOf(jurisdiction).accessLog({ subjectId, jurisdiction }),
+  });
 }

@@ -19,8 +19,8 @@ import {
 import { requireJurisdiction } from '../domain/residency.js';
 import { type Principal, summarizePrincipal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
-import type { AuditEvent } from '../services/audit/audit-event.js';
-import type { AuditLog } from '../services/audit/audit-log.js';
+import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
+import type { AccessLog, AuditLog } from '../services/audit/audit-log.js';
 import type { VaultService } from '../services/vault/vault.js';
 
 /** Dependencies of the log routes. */
@@ -32,18 +32,11 @@ export interface LogRoutesOptions {
   readonly verifier?: TokenVerifier;
 }
 
-/** The params schema of `/v1/subjects/:subjectId/access-log`. */
-export const ACCESS_LOG_PARAMS = {
-  type: 'object',
-  properties: { subjectId: { type: 'string', pattern: ID_PATTERN.source } },
-  required: ['subjectId'],
-} as const;
-
 /**
  * Who may read a subject's access log: the subject itself, or a steward of its jurisdiction
  * located there. The caller puts the decision on the record (`subject.access-log`).
  */
-export function accessLogDecision(
+function accessLogDecision(
   jurisdiction: Jurisdiction,
   principal: Principal,
   subjectId: SubjectId,
@@ -59,7 +52,7 @@ export function accessLogDecision(
 }
 
 /** The audit event of an access-log read. */
-export function accessLogEvent(
+function accessLogEvent(
   requestId: string,
   principal: Principal,
   jurisdiction: JurisdictionId,
@@ -75,14 +68,6 @@ export function accessLogEvent(
     decision: decision.allowed ? 'allow' : 'deny',
     reason: decision.reason,
   };
-}
-
-/** The refusal of an access-log read. */
-export function accessLogRefused(): DomicileError {
-  return new DomicileError(
-    'DOMICILE_ERR_FORBIDDEN',
-    'denied: only the subject or a steward may read its access log',
-  );
 }
 
 const b64 = (hashes: readonly Uint8Array[]): string[] => hashes.map((h) => Buffer.from(h).toString('base64'));
@@ -203,12 +188,40 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
 
   const { vault, verifier } = options;
   if (!vault || !verifier) return;
+  registerAccessLogRoute(app, {
+    config,
+    vault,
+    verifier,
+    audit: (jurisdiction) => logOf(jurisdiction),
+    accessLog: (jurisdiction, subjectId) => logOf(jurisdiction).accessLog(subjectId),
+  });
+}
+
+/** What the access-log route needs: where its decision is recorded and where the log is read. */
+export interface AccessLogRouteOptions {
+  readonly config: Config;
+  readonly vault: VaultService;
+  readonly verifier: TokenVerifier;
+  readonly audit: (jurisdiction: JurisdictionId) => AuditSink;
+  readonly accessLog: (jurisdiction: JurisdictionId, subjectId: SubjectId) => Promise<AccessLog>;
+}
+
+/**
+ * `GET /v1/subjects/{id}/access-log`: the subject's entries with inclusion proofs, for the subject
+ * itself or a steward of its jurisdiction located there; the request is itself on the record.
+ */
+export function registerAccessLogRoute(app: FastifyInstance, options: AccessLogRouteOptions): void {
+  const { config, vault, verifier } = options;
   app.get(
     '/v1/subjects/:subjectId/access-log',
     {
       schema: {
         summary: 'Who touched this subject’s data, when and why: its log entries with inclusion proofs',
-        params: ACCESS_LOG_PARAMS,
+        params: {
+          type: 'object',
+          properties: { subjectId: { type: 'string', pattern: ID_PATTERN.source } },
+          required: ['subjectId'],
+        },
       },
     },
     async (request) => {
@@ -217,12 +230,18 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
       const id = parseSubjectId(subjectId);
       const jurisdictionId = await vault.jurisdictionOf(id);
       const jurisdiction = requireJurisdiction(config, jurisdictionId);
-      const log = logOf(jurisdictionId);
       const decision = accessLogDecision(jurisdiction, principal, id);
-      await log.append(accessLogEvent(request.id, principal, jurisdictionId, id, decision));
-      if (!decision.allowed) throw accessLogRefused();
+      await options
+        .audit(jurisdictionId)
+        .append(accessLogEvent(request.id, principal, jurisdictionId, id, decision));
+      if (!decision.allowed) {
+        throw new DomicileError(
+          'DOMICILE_ERR_FORBIDDEN',
+          'denied: only the subject or a steward may read its access log',
+        );
+      }
       request.served = { jurisdiction: jurisdictionId, region: jurisdiction.home };
-      return log.accessLog(id);
+      return options.accessLog(jurisdictionId, id);
     },
   );
 }

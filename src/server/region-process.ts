@@ -20,9 +20,6 @@ import type { Config, Region } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { ClassId, JurisdictionId, RegionId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
-import { CedarAuthorizer } from '../services/access/cedar-authorizer.js';
-import { Lockbox } from '../services/access/lockbox.js';
-import { followActivePolicy, PolicyGovernance } from '../services/access/policy-governance.js';
 import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
 import { type AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
 import { SpoolingAuditSink } from '../services/audit/relay.js';
@@ -48,26 +45,23 @@ import type { IndexedLogStorage, RegionStore } from '../store/region-store.js';
 import { openSqliteLogStorage } from '../store/sqlite/sqlite-log-storage.js';
 import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
 import { auditLogsOf, openJurisdictionLog } from './audit-logs.js';
-import { controlStoreSpec, openControlPlane } from './control-plane.js';
-import { deploymentPaths, policyDirectoryOf, readPolicyFolder, withRetirements } from './deployment.js';
+import {
+  Closers,
+  controlStoreSpec,
+  listenOn,
+  openAccessControl,
+  openControlPlane,
+  type ProcessOptions,
+} from './control-plane.js';
+import { deploymentPaths, withRetirements } from './deployment.js';
 import { loadRegionTls, type TlsMaterial } from './pki.js';
 import { buildRegionApp, type RegionApp } from './region-app.js';
 
-/** Options of `openRegionProcess`. */
-export interface RegionProcessOptions {
-  readonly config: Config;
-  readonly dataDir: string;
-  readonly env: Readonly<Record<string, string | undefined>>;
+/** Options of `openRegionProcess` (`listen` defaults to the host and port of the region's `endpoint`). */
+export interface RegionProcessOptions extends ProcessOptions {
   readonly regionId: string;
   /** `sqlite` or a postgres:// URL; default: the region's `store` in the configuration. */
   readonly store?: string;
-  /** The control store (see `controlStoreSpec`). */
-  readonly control?: string;
-  /** Where to listen; default: the host and port of the region's `endpoint`. */
-  readonly listen?: { readonly host: string; readonly port: number };
-  /** How often a policy set activated elsewhere is picked up; default 2000 ms. */
-  readonly policyPollMs?: number;
-  readonly logger?: boolean | { level: string };
 }
 
 /** A running region node. */
@@ -182,16 +176,7 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
   const paths = deploymentPaths(dataDir);
   const master = await loadMasterKey({ env: options.env, file: paths.masterKey });
   const held = jurisdictionsHeldBy(config, regionId);
-  const closers: (() => Promise<void> | void)[] = [];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch {
-        // closing what is left
-      }
-    }
-  };
+  const closers = new Closers();
   let app: RegionApp | undefined;
   const warn = (message: string) => (error: unknown) => app?.log.warn({ err: error }, message);
   try {
@@ -201,14 +186,14 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       masterKey: master.key,
       allowedJurisdictions: held,
     });
-    closers.push(() => keyring.close());
+    closers.add(() => keyring.close());
     const store = await openStore(options.store ?? region.store, regionId, dataDir);
-    closers.push(() => store.close());
+    closers.add(() => store.close());
     const plane = await openControlPlane(controlStoreSpec(options.control, options.env), dataDir);
-    closers.push(() => plane.close());
+    closers.add(() => plane.close());
 
     const clients = regionClients(config, tls, regionId);
-    closers.push(() => {
+    closers.add(() => {
       for (const client of clients.values()) client.close();
     });
     // replicas for a region that is down wait here and reach it when it is back
@@ -216,9 +201,9 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     const handoffs: ReplicaHandoff[] = [];
     for (const [id, client] of clients) {
       const spool = FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${id}.jsonl`));
-      closers.push(() => spool.close());
+      closers.add(() => spool.close());
       const handoff = new ReplicaHandoff(client, spool, warn(`replica handoff to ${id}`));
-      closers.push(() => handoff.close());
+      closers.add(() => handoff.close());
       peers.set(id, handoff);
       handoffs.push(handoff);
     }
@@ -242,37 +227,29 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       const spool = FileSpool.open<AuditEvent>(
         join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.jsonl`),
       );
-      closers.push(() => spool.close());
+      closers.add(() => spool.close());
       const relay = new SpoolingAuditSink({ home, spool, onError: warn('audit relay') });
-      closers.push(() => relay.close());
+      closers.add(() => relay.close());
       relays.set(jurisdictionId, relay);
     }
     const ownLogs = auditLogsOf(logs);
-    closers.push(() => ownLogs.close());
+    closers.add(() => ownLogs.close());
     const audit = (jurisdiction: JurisdictionId): AuditSink => {
       const relay = relays.get(jurisdiction);
       return relay ?? ownLogs.sink(jurisdiction);
     };
 
-    const now = Date.now;
-    const { active: policies } = await PolicyGovernance.openActive({
+    const { policies, authorizer } = await openAccessControl({
       config,
-      store: plane.control,
-      folder: () => readPolicyFolder(policyDirectoryOf(config)),
-      now,
-    });
-    const stopFollowing = followActivePolicy({
-      store: plane.control,
-      active: policies,
-      intervalMs: options.policyPollMs ?? 2000,
+      plane,
+      audit,
+      policyPollMs: options.policyPollMs,
+      closers,
       onError: warn('policy refresh failed'),
     });
-    closers.push(stopFollowing);
-    const lockbox = new Lockbox({ config, store: plane.control, policies, audit, now });
-    const authorizer = new CedarAuthorizer({ config, policies, grants: lockbox, now });
     const gate = new TransferGate({ config, audit, onError: warn('transfer summary failed') });
     gate.start();
-    closers.push(() => gate.stop());
+    closers.add(() => gate.stop());
     const node = new ProcessRegionNode(handoffs, {
       config,
       regionId,
@@ -293,7 +270,7 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
     const started = app;
-    closers.push(() => started.close());
+    closers.add(() => started.close());
     for (const [jurisdiction] of logs) {
       await audit(jurisdiction).append({
         type: 'config.load',
@@ -307,21 +284,10 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
         details: { configSha256: config.sha256, regions: [regionId] },
       });
     }
-    await app.listen({ host: listen.host, port: listen.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : listen.port;
-    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-    return {
-      regionId,
-      app,
-      node,
-      store,
-      logs,
-      url: `https://${host}:${port}`,
-      close: closeAll,
-    };
+    const url = await listenOn(app, listen, 'https');
+    return { regionId, app, node, store, logs, url, close: () => closers.closeAll() };
   } catch (error) {
-    await closeAll();
+    await closers.closeAll();
     throw error;
   }
 }
