@@ -93,6 +93,11 @@ export const ERROR_CATALOG = {
     status: 503,
     description: 'the region keyring failed; nothing was written',
   },
+  DOMICILE_ERR_SOURCE_UNAVAILABLE: {
+    status: 503,
+    description:
+      'the application database a migration mapping names cannot be opened or read, or does not return its rows in order',
+  },
   DOMICILE_ERR_AUDIT_UNAVAILABLE: {
     status: 503,
     description: 'the audit entry could not be made durable, so the operation was not performed',

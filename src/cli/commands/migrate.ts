@@ -3,23 +3,29 @@
  * region (or an application database, `--from mapping.yaml`) into a region of the jurisdiction,
  * resumably, and proves it. Works on the data folder, next to a running `domicile up`.
  */
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../../domain/config.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../../domain/ids.js';
 import { requireJurisdiction, requireRegion } from '../../domain/residency.js';
-import { loadConfigFile } from '../../server/deployment.js';
+import { deploymentPaths, loadConfigFile } from '../../server/deployment.js';
 import { type Operator, openOperator, operatorPrincipal } from '../../server/operator.js';
+import { foreignSource } from '../../services/migrate/foreign-source.js';
 import {
   type MigrationSource,
+  type MigrationTarget,
   migrationId,
   planMigration,
   runMigration,
   verifyMigration,
 } from '../../services/migrate/migration.js';
 import type { MigrationFailure, MigrationProgress } from '../../store/migration-store.js';
+import { openSqliteDirectory } from '../../store/sqlite/sqlite-directory.js';
 import { openSqliteMigrationStore } from '../../store/sqlite/sqlite-migration-store.js';
 import { action, EXIT, globalOptions, output } from '../common.js';
+import { isMappingFile, loadMapping, openMappedDatabase } from '../mapping.js';
 import { ProgressReporter } from '../progress.js';
 
 interface MigrateOptions {
@@ -40,30 +46,49 @@ function parsePositive(name: string, value: string | undefined): number | undefi
   return n;
 }
 
+/** The source and target a command names, open; `close` closes everything. */
+interface Opened {
+  readonly operator: Operator;
+  readonly source: MigrationSource;
+  readonly target: MigrationTarget;
+  readonly config: Config;
+  close(): Promise<void>;
+}
+
 /** Opens the operator view and the source and target a command names. */
-async function openFor(
-  command: Command,
-  opts: MigrateOptions,
-): Promise<{ operator: Operator; source: MigrationSource; targetRegion: RegionId; config: Config }> {
+async function openFor(command: Command, opts: MigrateOptions): Promise<Opened> {
   const options = globalOptions(command);
   const config = await loadConfigFile(options.config);
   const jurisdiction = requireJurisdiction(config, opts.jurisdiction).id;
   const targetRegion = requireRegion(config, opts.to).id;
+  // a bad mapping file is reported before anything of the deployment is opened
+  const mapping = isMappingFile(config, opts.from) ? await loadMapping(opts.from, config) : undefined;
   const operator = await openOperator({ config, dataDir: options.data, env: process.env });
+  const closers: (() => Promise<void>)[] = [() => operator.close()];
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c();
+  };
   try {
-    const source = await sourceFor(operator, opts.from, jurisdiction);
-    return { operator, source, targetRegion, config };
+    if (mapping === undefined) {
+      const source = regionSourceFor(operator, opts.from, jurisdiction);
+      return { operator, source, target: operator.target(targetRegion), config, close };
+    }
+    const database = await openMappedDatabase(mapping, 'read', process.env);
+    closers.push(() => database.close());
+    // an application database's subjects are registered in the directory as they are migrated
+    const file = deploymentPaths(options.data).directory;
+    await mkdir(dirname(file), { recursive: true });
+    const directory = openSqliteDirectory({ file, busyTimeoutMs: 30_000 });
+    closers.push(() => directory.close());
+    const source = foreignSource({ config: operator.config, mapping, jurisdiction, database });
+    return { operator, source, target: { ...operator.target(targetRegion), directory }, config, close };
   } catch (error) {
-    await operator.close();
+    await close();
     throw error;
   }
 }
 
-async function sourceFor(
-  operator: Operator,
-  from: string,
-  jurisdiction: JurisdictionId,
-): Promise<MigrationSource> {
+function regionSourceFor(operator: Operator, from: string, jurisdiction: JurisdictionId): MigrationSource {
   if (operator.config.regions.has(from as RegionId)) {
     const region = from as RegionId;
     if (!operator.config.jurisdictions.get(jurisdiction)?.legacy.includes(region)) {
@@ -76,8 +101,18 @@ async function sourceFor(
   }
   throw new DomicileError(
     'DOMICILE_ERR_USAGE',
-    `\`${from.slice(0, 64)}\` is not a region: application-database sources (mapping files) are not available yet`,
+    `\`${shown(from)}\` is neither a region nor a mapping file (\`*.yaml\`)`,
   );
+}
+
+/** An id or name as it may be shown on a terminal: printable ASCII, at most 128 characters. */
+function shown(text: string): string {
+  return text.slice(0, 128).replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** One failed row, for a terminal. */
+function failureLine(f: MigrationFailure): string {
+  return `  failed: subject ${shown(f.subjectId)} key ${shown(f.key)}: ${f.reason}`;
 }
 
 function sourceOptions(cmd: Command): Command {
@@ -103,19 +138,19 @@ export function register(program: Command): void {
     .option('--rate <n>', 'records per second at most')
     .action(
       action(async (opts: MigrateOptions & { batch?: string; rate?: string }, command: Command) => {
-        const { operator, source, targetRegion } = await openFor(command, opts);
+        const { operator, source, target, close } = await openFor(command, opts);
         try {
           const ctx = await operator.context(source.jurisdiction, operatorPrincipal(process.env));
           const batchSize = parsePositive('batch', opts.batch);
           const rate = parsePositive('rate', opts.rate);
-          const plan = await planMigration(ctx, source, operator.target(targetRegion), {
+          const plan = await planMigration(ctx, source, target, {
             ...(batchSize === undefined ? {} : { batchSize }),
             ...(rate === undefined ? {} : { rate }),
           });
           output(globalOptions(command), plan, () =>
             [
               `migration ${plan.id}`,
-              `  records: ${plan.records.toLocaleString('en-US')} (${(plan.bytes / 1024 / 1024).toFixed(1)} MiB of ciphertext)`,
+              `  records: ${plan.records.toLocaleString('en-US')} (${(plan.bytes / 1024 / 1024).toFixed(1)} MiB of ${source.id.startsWith('foreign:') ? 'data' : 'ciphertext'})`,
               `  other jurisdictions in the source (left alone): ${plan.otherJurisdictions.toLocaleString('en-US')}`,
               `  batches: ${plan.batches} of ${plan.batchSize}`,
               `  estimate: ${plan.estimateSeconds} s`,
@@ -123,7 +158,7 @@ export function register(program: Command): void {
             ].join('\n'),
           );
         } finally {
-          await operator.close();
+          await close();
         }
       }),
     );
@@ -137,17 +172,18 @@ export function register(program: Command): void {
     .action(
       action(async (opts: MigrateOptions & { batch?: string; rate?: string }, command: Command) => {
         const global = globalOptions(command);
-        const { operator, source, targetRegion } = await openFor(command, opts);
+        const { operator, source, target, close } = await openFor(command, opts);
         const stop = new AbortController();
         const onSignal = (): void => stop.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
         try {
           const ctx = await operator.context(source.jurisdiction, operatorPrincipal(process.env));
-          const target = operator.target(targetRegion);
           const batchSize = parsePositive('batch', opts.batch);
           const rate = parsePositive('rate', opts.rate);
-          const before = await target.state.load(migrationId(source.jurisdiction, source.id, targetRegion));
+          const before = await target.state.load(
+            migrationId(source.jurisdiction, source.id, target.regionId),
+          );
           const reporter = new ProgressReporter(
             { json: global.json, stream: global.json ? process.stdout : process.stderr, label: 'migrating' },
             before?.processed ?? 0,
@@ -166,16 +202,14 @@ export function register(program: Command): void {
             [
               `migration ${progress.id}: ${progress.status}`,
               `  processed ${progress.processed}, copied ${progress.copied}, already present ${progress.skipped}, failed ${progress.failed}, ${progress.batches} batches`,
-              ...failures
-                .slice(0, 20)
-                .map((f) => `  failed: subject ${f.subjectId} key ${f.key}: ${f.reason}`),
+              ...failures.slice(0, 20).map(failureLine),
             ].join('\n'),
           );
           if (progress.failed > 0) process.exitCode = EXIT.failure;
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
-          await operator.close();
+          await close();
         }
       }),
     );
@@ -187,10 +221,10 @@ export function register(program: Command): void {
     .action(
       action(async (opts: MigrateOptions, command: Command) => {
         const global = globalOptions(command);
-        const { operator, source, targetRegion } = await openFor(command, opts);
+        const { operator, source, target, close } = await openFor(command, opts);
         try {
           const ctx = await operator.context(source.jurisdiction, operatorPrincipal(process.env));
-          const report = await verifyMigration(ctx, source, operator.target(targetRegion));
+          const report = await verifyMigration(ctx, source, target);
           output(global, report, () =>
             [
               `migration ${report.migration}: ${report.passed ? 'verified, roots equal' : 'NOT verified'}`,
@@ -198,13 +232,14 @@ export function register(program: Command): void {
               `  target root ${report.targetRoot}`,
               `  records ${report.records}, superseded by newer writes ${report.superseded}, new in target ${report.newInTarget}, differences ${report.differenceCount}`,
               ...report.differences.map(
-                (d) => `  ${d.kind}: subject ${d.subjectId} key ${d.key}${d.reason ? ` (${d.reason})` : ''}`,
+                (d) =>
+                  `  ${d.kind}: subject ${shown(d.subjectId)} key ${shown(d.key)}${d.reason ? ` (${d.reason})` : ''}`,
               ),
             ].join('\n'),
           );
           if (!report.passed) process.exitCode = EXIT.denied;
         } finally {
-          await operator.close();
+          await close();
         }
       }),
     );
@@ -231,9 +266,7 @@ export function register(program: Command): void {
                     [
                       `${p.id}: ${p.status}, ${p.processed} processed (copied ${p.copied}, already present ${p.skipped}, failed ${p.failed}), ${p.batches} batches, updated ${new Date(p.updatedAt).toISOString()}`,
                       `  verification: ${p.verification ? `${p.verification.passed ? 'passed' : 'failed'} at ${new Date(p.verification.at).toISOString()}, root ${p.verification.targetRoot}, ${p.verification.differences} differences` : 'none since the last batch'}`,
-                      ...p.failures
-                        .slice(0, 20)
-                        .map((f) => `  failed: subject ${f.subjectId} key ${f.key}: ${f.reason}`),
+                      ...p.failures.slice(0, 20).map(failureLine),
                     ].join('\n'),
                   )
                   .join('\n'),

@@ -25,7 +25,7 @@ import type {
   MigrationStore,
   MigrationVerification,
 } from '../../store/migration-store.js';
-import type { RegionStore, StoredRecord } from '../../store/region-store.js';
+import type { RegionStore, StoredRecord, SubjectDirectory } from '../../store/region-store.js';
 import type { PrincipalSummary } from '../access/principal.js';
 import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 import { pseudonymize } from '../audit/entry.js';
@@ -74,6 +74,12 @@ export interface MigrationTarget {
   readonly store: RegionStore;
   readonly keyring: Keyring;
   readonly state: MigrationStore;
+  /**
+   * The subject directory, when the source's subjects may not be registered yet (an application
+   * database): each migrated subject is registered in the jurisdiction before its records are
+   * committed, and a row of a subject registered in another jurisdiction is a failure.
+   */
+  readonly directory?: SubjectDirectory;
 }
 
 /** What every migration step needs. */
@@ -272,7 +278,9 @@ export async function runMigration(
     if (options.signal?.aborted) break;
     const rows = await source.readPage(progress.cursor, batchSize);
     if (rows.length === 0) break;
-    const { records, failures } = await sealBatch(config, jurisdiction, target, rows);
+    const sealed = await sealBatch(config, jurisdiction, target, rows);
+    const { failures } = sealed;
+    let { records } = sealed;
     const last = rows[rows.length - 1];
     const cursor =
       last === undefined
@@ -310,6 +318,22 @@ export async function runMigration(
       { migration: id, batch: progress.batches + 1, records: records.length, failed: failures.length },
       target.regionId,
     );
+    if (target.directory && sealed.unregistered.length > 0) {
+      // registered only now that the batch is on the record; a subject registered elsewhere
+      // in the meantime keeps its records out of the batch
+      const conflicts = new Set<string>();
+      for (const subjectId of sealed.unregistered) {
+        if ((await target.directory.register(subjectId, jurisdiction)) === 'conflict')
+          conflicts.add(subjectId);
+      }
+      if (conflicts.size > 0) {
+        for (const r of records) {
+          if (conflicts.has(r.subjectId))
+            failures.push({ subjectId: r.subjectId, key: r.key, reason: CONFLICT });
+        }
+        records = records.filter((r) => !conflicts.has(r.subjectId));
+      }
+    }
     const before = progress;
     progress = await target.state.commitBatch(records, failures, (outcome) => ({
       ...before,
@@ -352,15 +376,21 @@ export async function runMigration(
   return progress;
 }
 
-/** Encrypts a page of source rows under the target's keys; unreadable rows become failures. */
+const CONFLICT = 'subject is registered in another jurisdiction';
+
+/**
+ * Encrypts a page of source rows under the target's keys; unreadable rows, and rows of subjects
+ * registered in another jurisdiction, become failures. With a directory, also lists the subjects
+ * still to register.
+ */
 async function sealBatch(
   config: Config,
   jurisdiction: JurisdictionId,
   target: MigrationTarget,
   rows: readonly SourceRow[],
-): Promise<{ records: StoredRecord[]; failures: MigrationFailure[] }> {
+): Promise<{ records: StoredRecord[]; failures: MigrationFailure[]; unregistered: SubjectId[] }> {
   const failures: MigrationFailure[] = [];
-  const readable: SourceRecord[] = [];
+  let readable: SourceRecord[] = [];
   for (const row of rows) {
     if (!row.ok) {
       failures.push({ subjectId: row.subjectId, key: row.key, reason: row.reason });
@@ -373,6 +403,20 @@ async function sealBatch(
     } else {
       readable.push(row.record);
     }
+  }
+  const unregistered: SubjectId[] = [];
+  if (target.directory) {
+    const elsewhere = new Set<string>();
+    for (const subjectId of new Set(readable.map((r) => r.subjectId))) {
+      const registered = await target.directory.lookup(subjectId);
+      // INVARIANT R1: a subject's data lives in its registered jurisdiction only
+      if (registered === undefined) unregistered.push(subjectId);
+      else if (registered !== jurisdiction) elsewhere.add(subjectId);
+    }
+    for (const r of readable) {
+      if (elsewhere.has(r.subjectId)) failures.push({ subjectId: r.subjectId, key: r.key, reason: CONFLICT });
+    }
+    readable = readable.filter((r) => !elsewhere.has(r.subjectId));
   }
   const personal = readable.filter((r) => !isGlobalClass(config, r.classId)).map((r) => r.subjectId);
   const keys = await target.keyring.subjectKeys(jurisdiction, personal, true);
@@ -397,7 +441,7 @@ async function sealBatch(
       updatedAt: r.updatedAt,
     });
   }
-  return { records, failures };
+  return { records, failures, unregistered };
 }
 
 /** One difference found by `verifyMigration`: ids only, never a value. */

@@ -1,35 +1,54 @@
 /**
- * The wipe of a legacy region for a jurisdiction, after its data was migrated home (E1): refuses
- * unless the migration out of it is complete and verified (or forced with a logged reason),
- * deletes the rows so they cannot be carved out of the file, destroys the region's keys of the
- * jurisdiction, scans the region to prove nothing of the jurisdiction remains, and writes a
- * deletion receipt to the jurisdiction's log. The caller then records the region as retired for
- * the jurisdiction.
+ * The wipe of a legacy region — or of an application database migrated through a mapping file —
+ * for a jurisdiction, after its data was migrated home (E1): refuses unless the migration out of
+ * it is complete and verified (or forced with a logged reason), deletes the rows so they cannot
+ * be carved out of the file, destroys the region's keys of the jurisdiction, scans the source to
+ * prove nothing of the jurisdiction remains, and writes a deletion receipt to the jurisdiction's
+ * log, naming what may still hold the rows. The caller then records a region as retired for the
+ * jurisdiction.
  */
 import { createHash } from 'node:crypto';
 import type { Keyring } from '../../crypto/keyring.js';
 import { DomicileError } from '../../domain/errors.js';
-import type { JurisdictionId, RegionId } from '../../domain/ids.js';
+import type { JurisdictionId } from '../../domain/ids.js';
 import type { MigrationProgress } from '../../store/migration-store.js';
-import type { StoredRecord } from '../../store/region-store.js';
 import type { PrincipalSummary } from '../access/principal.js';
 import type { AuditSink } from '../audit/audit-event.js';
 import { pseudonymize } from '../audit/entry.js';
 import { MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
 
-/** What a wipe needs of the region's storage (the SQLite adapter provides it). */
+/** A deleted row as the receipt sees it. */
+export interface WipedRow {
+  readonly subjectId: string;
+  readonly key: string;
+  readonly version: number;
+  /** The stored bytes: a region's ciphertext, or the value of an application database's row. */
+  readonly ciphertext: Uint8Array;
+}
+
+/**
+ * What a wipe needs of the source's storage (the SQLite region adapter, or an application
+ * database through `foreign-source.ts`).
+ */
 export interface WipeStorage {
   /** Deletes every row of the jurisdiction, showing each page before it goes; returns the count. */
-  deleteAll(onPage: (records: readonly StoredRecord[]) => void): Promise<number>;
+  deleteAll(onPage: (rows: readonly WipedRow[]) => void): Promise<number>;
   /** Counts the jurisdiction's rows by reading every row (not an index). */
   countByFullScan(): Promise<number>;
-  /** Whether deleted rows are overwritten in place (SQLite `secure_delete` + VACUUM). */
+  /** Whether deleted rows are overwritten in place (SQLite `secure_delete` + VACUUM). Read after `deleteAll`. */
   readonly secureErase: boolean;
+  /**
+   * What may still hold deleted rows, known after `deleteAll` (a WAL other connections kept,
+   * PostgreSQL's reusable-but-not-overwritten space, rows a query mapping cannot delete). Without
+   * it: nothing when `secureErase`, else free space.
+   */
+  notSecurelyErased?(): readonly string[];
 }
 
 /** Options of `wipeRegion`. */
 export interface WipeOptions {
-  readonly regionId: RegionId;
+  /** A region id, or `foreign:<name>` for an application database. */
+  readonly regionId: string;
   readonly jurisdiction: JurisdictionId;
   readonly storage: WipeStorage;
   /** The region's keyring; none for a foreign database (it has no Domicile keys). */
@@ -51,7 +70,10 @@ export interface WipeReceipt {
   readonly jurisdiction: JurisdictionId;
   readonly at: string;
   readonly deletedRecords: number;
-  /** RFC 9162 root (hex) over (subject pseudonym, key, version, SHA-256 of the ciphertext) of the deleted rows. */
+  /**
+   * RFC 9162 root (hex) over (subject pseudonym, key, version, SHA-256 of the stored bytes: the
+   * ciphertext, or an application row's value) of the deleted rows.
+   */
   readonly deletedRoot: string;
   readonly destroyedKeks: number;
   readonly destroyedSubjectKeys: number;
@@ -60,7 +82,7 @@ export interface WipeReceipt {
   /** Whether a KEK of the jurisdiction is still installed afterwards. */
   readonly kekRemains: boolean;
   readonly secureErase: boolean;
-  /** What could not be securely erased (empty for a Domicile region). */
+  /** What may still hold deleted rows (empty for a Domicile region). */
   readonly notSecurelyErased: readonly string[];
   readonly forced: boolean;
   /** The verification the wipe relied on, if any. */
@@ -76,6 +98,7 @@ export interface WipeReceipt {
 export async function wipeRegion(options: WipeOptions): Promise<WipeReceipt> {
   const { jurisdiction, regionId, audit } = options;
   const now = options.now ?? Date.now;
+  const kind = regionId.startsWith('foreign:') ? 'source' : 'region';
   const verified = options.migrations.find((m) => m.status === 'done' && m.verification?.passed === true);
   const base = {
     requestId: options.requestId,
@@ -88,12 +111,12 @@ export async function wipeRegion(options: WipeOptions): Promise<WipeReceipt> {
         ...base,
         type: 'wipe.refuse',
         decision: 'deny',
-        reason: 'no complete and verified migration out of this region',
+        reason: `no complete and verified migration out of this ${kind}`,
         details: { region: regionId },
       });
       throw new DomicileError(
         'DOMICILE_ERR_MIGRATION_UNVERIFIED',
-        `region \`${regionId}\`: refusing to wipe jurisdiction \`${jurisdiction}\`: no complete migration out of it passed \`domicile migrate verify\` (or use --force --reason)`,
+        `${kind} \`${regionId}\`: refusing to wipe jurisdiction \`${jurisdiction}\`: no complete migration out of it passed \`domicile migrate verify\` (or use --force --reason)`,
       );
     }
     if (options.force.reason.trim() === '') {
@@ -111,7 +134,7 @@ export async function wipeRegion(options: WipeOptions): Promise<WipeReceipt> {
     ...base,
     type: 'wipe.start',
     decision: 'allow',
-    reason: 'wiping the region for the jurisdiction',
+    reason: `wiping the ${kind} for the jurisdiction`,
     details: { region: regionId, verifiedRoot: verified?.verification?.targetRoot ?? null },
   });
   const tree = new MerkleAccumulator();
@@ -132,6 +155,9 @@ export async function wipeRegion(options: WipeOptions): Promise<WipeReceipt> {
   const destroyed = options.keyring
     ? await options.keyring.destroyJurisdictionKeys(jurisdiction)
     : { keks: 0, subjectKeys: 0 };
+  const notSecurelyErased =
+    options.storage.notSecurelyErased?.() ??
+    (options.storage.secureErase ? [] : ['deleted rows may persist in free space']);
   const remainingRecords = await options.storage.countByFullScan();
   const kekRemains = options.keyring ? await options.keyring.hasKek(jurisdiction) : false;
   const receipt: WipeReceipt = {
@@ -144,8 +170,8 @@ export async function wipeRegion(options: WipeOptions): Promise<WipeReceipt> {
     destroyedSubjectKeys: destroyed.subjectKeys,
     remainingRecords,
     kekRemains,
-    secureErase: options.storage.secureErase,
-    notSecurelyErased: options.storage.secureErase ? [] : ['deleted rows may persist in free space'],
+    secureErase: options.storage.secureErase && notSecurelyErased.length === 0,
+    notSecurelyErased,
     forced: verified === undefined,
     verifiedRoot: verified?.verification?.targetRoot ?? null,
   };
