@@ -1,131 +1,265 @@
 /**
- * `npm run bench -- vault [--duration 10] [--connections 50]`: PUT and GET of 1 KiB protected
- * records over HTTP through a real `domicile up` process, against a bare Fastify +
- * better-sqlite3 CRUD server (no auth, crypto, routing or audit) measured in the same run.
- * Target: Domicile ≥ 60% of the baseline's throughput, p99 ≤ 10 ms.
+ * `npm run bench -- vault [--duration 10] [--connections 50] [--store sqlite|postgres] [--topology]`:
+ * PUT and GET of 1 KiB protected records over HTTP (1000 US subjects), each Domicile deployment
+ * against a baseline measured in the same run.
+ *
+ * - default (`--store sqlite`): a real `domicile up` process against a bare Fastify +
+ *   better-sqlite3 CRUD server (no auth, crypto, routing or audit).
+ *   Target: Domicile ≥ 60% of the baseline's throughput, p99 ≤ 10 ms.
+ * - `--store postgres`: on a throwaway PostgreSQL server with fsync on, Domicile as separate
+ *   processes (a gateway, three region nodes each on its own database, the directory and control
+ *   store on another) against a bare Fastify + pg CRUD server on the same PostgreSQL server.
+ * - `--topology`: two gateways in front of three region-node processes against one `domicile up`
+ *   process with the same three regions, both on SQLite; the load is split between the gateways.
+ *
+ * `--store postgres --topology` runs both. Neither has a target yet: they print their figures.
  */
-
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { argValue, type LoadResult, printTable, runLoad, startServer } from './support.js';
+import pg from 'pg';
+import { startPostgres } from '../test/support/postgres-server.js';
+import { type BenchRegion, type Deployment, REGIONS, startEmbedded, startProcesses } from './deployments.js';
+import {
+  argValue,
+  type LoadResult,
+  printTable,
+  runLoadAcross,
+  type Server,
+  startServer,
+  type Teardown,
+  withTeardown,
+} from './support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const bin = join(root, 'dist/src/cli/bin.js');
 const SUBJECTS = 1000;
 const KEYS = 10;
+const VALUE = 'x'.repeat(1000);
+
+interface RunOptions {
+  readonly durationSeconds: number;
+  readonly connections: number;
+}
+
+/** Where a load goes: one server, or several equivalent gateways sharing it. */
+interface Target {
+  readonly urls: readonly string[];
+  readonly headers: Record<string, string>;
+  readonly putBody: string;
+}
+
+type Row = readonly [operation: string, baseline: LoadResult, candidate: LoadResult];
 
 export async function run(args: string[]): Promise<void> {
-  const durationSeconds = Number(argValue(args, 'duration') ?? 10);
-  const connections = Number(argValue(args, 'connections') ?? 50);
-  const dataDir = mkdtempSync(join(tmpdir(), 'domicile-bench-vault-'));
-  const env = {
-    DOMICILE_MASTER_KEY: randomBytes(32).toString('hex'),
-    DOMICILE_DATA: dataDir,
-    DOMICILE_LOG_LEVEL: 'warn',
+  const options: RunOptions = {
+    durationSeconds: Number(argValue(args, 'duration') ?? 10),
+    connections: Number(argValue(args, 'connections') ?? 50),
   };
-  const value = 'x'.repeat(1000);
-  const bare = await startServer([join(root, 'dist/bench/servers/bare-crud.js')]);
-  const domicile = await startServer([bin, 'up', '--port', '0'], env, /Domicile is up at (http:\/\/\S+)/);
-  try {
-    const token = spawnSync(
-      process.execPath,
-      [
-        bin,
-        'token',
-        '--sub',
-        'bench-app',
-        '--type',
-        'service',
-        '--roles',
-        'app',
-        '--jurisdiction',
-        'US',
-        '--loc',
-        'US',
-      ],
-      {
-        env: { ...process.env, ...env },
-        encoding: 'utf8',
-      },
-    ).stdout.trim();
-    const headers = { authorization: `Bearer ${token}` };
-    for (let i = 0; i < SUBJECTS; i++) {
-      const res = await fetch(`${domicile.url}/v1/subjects/bench-${i}`, {
-        method: 'PUT',
-        headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ jurisdiction: 'US' }),
-      });
-      if (!res.ok) throw new Error(`registering subjects failed: ${res.status} ${await res.text()}`);
-    }
-    // every subject gets record k0 on both servers first, so that GETs always find a record
-    await prefill(bare.url, {}, JSON.stringify({ value }));
-    await prefill(domicile.url, headers, JSON.stringify({ class: 'protected', value }));
-    const getPath = (n: number) => `/v1/subjects/bench-${n % SUBJECTS}/records/k0`;
-    const path = (n: number) =>
-      `/v1/subjects/bench-${n % SUBJECTS}/records/k${Math.floor(n / SUBJECTS) % KEYS}`;
-    const common = { connections, durationSeconds, path };
-    const putBody = JSON.stringify({ class: 'protected', value });
-    const results: [string, LoadResult, LoadResult][] = [];
+  const store = argValue(args, 'store') ?? 'sqlite';
+  if (store !== 'sqlite' && store !== 'postgres') {
+    throw new Error(`unknown --store \`${store}\`: expected sqlite or postgres`);
+  }
+  const topology = args.includes('--topology');
+  if (store === 'sqlite' && !topology) {
+    await withTeardown((teardown) => embeddedAgainstBareSqlite(teardown, options));
+    return;
+  }
+  if (store === 'postgres') await withTeardown((teardown) => processesAgainstBarePostgres(teardown, options));
+  if (topology) await withTeardown((teardown) => processesAgainstEmbedded(teardown, options));
+}
+
+/** `domicile up` against the bare SQLite server, with the targets. */
+async function embeddedAgainstBareSqlite(teardown: Teardown, options: RunOptions): Promise<void> {
+  const bare = await startBare(teardown, [join(root, 'dist/bench/servers/bare-crud.js')]);
+  const domicile = await startEmbedded(teardown);
+  await registerSubjects(domicile);
+  const baseline = bareTarget(bare);
+  const candidate = domicileTarget(domicile);
+  await prefill(baseline);
+  await prefill(candidate);
+  const results = await compare(baseline, candidate, options);
+  printComparison(['baseline', 'Domicile'], results);
+  for (const [op, b, d] of results) {
+    const ratio = d.requestsPerSecond / b.requestsPerSecond;
     console.log(
-      `running: ${durationSeconds}s per run, ${connections} connections, 1 KiB values, ${SUBJECTS} US subjects`,
+      `${op}: ratio ${(ratio * 100).toFixed(0)}% (target ≥ 60%) ${ratio >= 0.6 ? 'met' : 'MISSED'}; p99 ${d.p99Ms} ms (target ≤ 10 ms) ${d.p99Ms <= 10 ? 'met' : 'MISSED'}`,
     );
-    const barePut = await runLoad({
-      ...common,
-      url: bare.url,
-      method: 'PUT',
-      body: JSON.stringify({ value }),
-    });
-    const domPut = await runLoad({ ...common, url: domicile.url, method: 'PUT', body: putBody, headers });
-    results.push(['PUT 1 KiB', barePut, domPut]);
-    const bareGet = await runLoad({ ...common, path: getPath, url: bare.url, method: 'GET' });
-    const domGet = await runLoad({ ...common, path: getPath, url: domicile.url, method: 'GET', headers });
-    results.push(['GET 1 KiB', bareGet, domGet]);
-    printTable(
-      [
-        'operation',
-        'baseline req/s',
-        'baseline p99 ms',
-        'Domicile req/s',
-        'Domicile p99 ms',
-        'ratio',
-        'errors',
-      ],
-      results.map(([op, b, d]) => [
-        op,
-        b.requestsPerSecond.toFixed(0),
-        b.p99Ms.toFixed(1),
-        d.requestsPerSecond.toFixed(0),
-        d.p99Ms.toFixed(1),
-        `${((100 * d.requestsPerSecond) / b.requestsPerSecond).toFixed(0)}%`,
-        `${b.errors + b.non2xx}/${d.errors + d.non2xx}`,
-      ]),
+  }
+  printProblems([['baseline', bare], ...domicile.servers]);
+}
+
+/** Domicile as processes on PostgreSQL against the bare pg server, on one durable PostgreSQL server. */
+async function processesAgainstBarePostgres(teardown: Teardown, options: RunOptions): Promise<void> {
+  console.log('\n### PostgreSQL: bare Fastify + pg against Domicile (1 gateway, 3 region-node processes)\n');
+  const server = await startPostgres({ durable: true });
+  teardown.defer(() => server.stop());
+  console.log(await describePostgres(server.url));
+  const stores = {} as Record<BenchRegion, string>;
+  for (const r of REGIONS) stores[r.id] = await createDatabase(server.url, r.id);
+  const control = await createDatabase(server.url, 'control');
+  const bare = await startBare(teardown, [join(root, 'dist/bench/servers/bare-pg-crud.js'), server.url]);
+  const domicile = await startProcesses(teardown, { stores, control, gateways: ['gateway-1'] });
+  await registerSubjects(domicile);
+  const baseline = bareTarget(bare);
+  const candidate = domicileTarget(domicile);
+  await prefill(baseline);
+  await prefill(candidate);
+  printComparison(['bare pg', 'Domicile'], await compare(baseline, candidate, options));
+  printProblems([['bare pg', bare], ...domicile.servers]);
+}
+
+/** Two gateways and three region-node processes against one `domicile up`, both on SQLite. */
+async function processesAgainstEmbedded(teardown: Teardown, options: RunOptions): Promise<void> {
+  console.log(
+    '\n### Topology: one `domicile up` against 2 gateways + 3 region-node processes (SQLite, same regions)\n',
+  );
+  const processes = await startProcesses(teardown, {
+    stores: { 'oci-us-ashburn': 'sqlite', 'oci-us-phoenix': 'sqlite', 'sg-singapore': 'sqlite' },
+    control: 'sqlite',
+    gateways: ['gateway-1', 'gateway-2'],
+  });
+  const embedded = await startEmbedded(teardown, { config: processes.config });
+  await registerSubjects(embedded);
+  await registerSubjects(processes);
+  const baseline = domicileTarget(embedded);
+  const candidate = domicileTarget(processes);
+  await prefill(baseline);
+  await prefill(candidate);
+  printComparison(['embedded', '2 gw + 3 nodes'], await compare(baseline, candidate, options));
+  printProblems([...embedded.servers, ...processes.servers]);
+}
+
+async function startBare(teardown: Teardown, args: string[]): Promise<Server> {
+  const server = await startServer(args);
+  teardown.defer(() => server.stop());
+  return server;
+}
+
+/** The version and durability settings of the server of `url`. */
+async function describePostgres(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings
+       WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name`,
     );
-    for (const [op, b, d] of results) {
-      const ratio = d.requestsPerSecond / b.requestsPerSecond;
-      console.log(
-        `${op}: ratio ${(ratio * 100).toFixed(0)}% (target ≥ 60%) ${ratio >= 0.6 ? 'met' : 'MISSED'}; p99 ${d.p99Ms} ms (target ≤ 10 ms) ${d.p99Ms <= 10 ? 'met' : 'MISSED'}`,
-      );
-    }
+    return `PostgreSQL: ${rows.map((r) => `${r.name}=${r.setting}`).join(', ')}`;
   } finally {
-    await domicile.stop();
-    await bare.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await client.end();
   }
 }
 
-async function prefill(url: string, headers: Record<string, string>, body: string): Promise<void> {
+/** Creates database `bench_<name>` on the server of `url`; returns its URL. */
+async function createDatabase(url: string, name: string): Promise<string> {
+  const database = `bench_${name.replace(/-/g, '_')}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await client.end();
+  }
+  const databaseUrl = new URL(url);
+  databaseUrl.pathname = `/${database}`;
+  return databaseUrl.toString();
+}
+
+function bareTarget(server: Server): Target {
+  return { urls: [server.url], headers: {}, putBody: JSON.stringify({ value: VALUE }) };
+}
+
+function domicileTarget(deployment: Deployment): Target {
+  return {
+    urls: deployment.urls,
+    headers: { authorization: `Bearer ${deployment.token}` },
+    putBody: JSON.stringify({ class: 'protected', value: VALUE }),
+  };
+}
+
+/** Sends `SUBJECTS` requests through 10 concurrent workers; throws on the first failure. */
+async function sendAll(what: string, send: (i: number) => Promise<Response>): Promise<void> {
   const workers = Array.from({ length: 10 }, async (_, w) => {
     for (let i = w; i < SUBJECTS; i += 10) {
-      const res = await fetch(`${url}/v1/subjects/bench-${i}/records/k0`, {
-        method: 'PUT',
-        headers: { ...headers, 'content-type': 'application/json' },
-        body,
-      });
-      if (!res.ok) throw new Error(`prefill failed: ${res.status} ${await res.text()}`);
+      const res = await send(i);
+      if (!res.ok) throw new Error(`${what} failed: ${res.status} ${await res.text()}`);
     }
   });
   await Promise.all(workers);
+}
+
+async function registerSubjects(deployment: Deployment): Promise<void> {
+  const [url] = deployment.urls;
+  await sendAll('registering subjects', (i) =>
+    fetch(`${url}/v1/subjects/bench-${i}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${deployment.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ jurisdiction: 'US' }),
+    }),
+  );
+}
+
+/** Every subject gets record k0 first, so that GETs always find a record. */
+async function prefill(target: Target): Promise<void> {
+  const [url] = target.urls;
+  await sendAll('prefill', (i) =>
+    fetch(`${url}/v1/subjects/bench-${i}/records/k0`, {
+      method: 'PUT',
+      headers: { ...target.headers, 'content-type': 'application/json' },
+      body: target.putBody,
+    }),
+  );
+}
+
+/** PUT then GET, each on the baseline then on the candidate. */
+async function compare(baseline: Target, candidate: Target, options: RunOptions): Promise<Row[]> {
+  const putPath = (n: number) =>
+    `/v1/subjects/bench-${n % SUBJECTS}/records/k${Math.floor(n / SUBJECTS) % KEYS}`;
+  const getPath = (n: number) => `/v1/subjects/bench-${n % SUBJECTS}/records/k0`;
+  const load = { connections: options.connections, durationSeconds: options.durationSeconds };
+  console.log(
+    `running: ${options.durationSeconds}s per run, ${options.connections} connections, 1 KiB values, ${SUBJECTS} US subjects`,
+  );
+  const put = (t: Target) =>
+    runLoadAcross(t.urls, { ...load, path: putPath, method: 'PUT', body: t.putBody, headers: t.headers });
+  const get = (t: Target) =>
+    runLoadAcross(t.urls, { ...load, path: getPath, method: 'GET', headers: t.headers });
+  const baselinePut = await put(baseline);
+  const candidatePut = await put(candidate);
+  const baselineGet = await get(baseline);
+  const candidateGet = await get(candidate);
+  return [
+    ['PUT 1 KiB', baselinePut, candidatePut],
+    ['GET 1 KiB', baselineGet, candidateGet],
+  ];
+}
+
+function printComparison([baseline, candidate]: readonly [string, string], rows: readonly Row[]): void {
+  printTable(
+    [
+      'operation',
+      `${baseline} req/s`,
+      `${baseline} p99 ms`,
+      `${candidate} req/s`,
+      `${candidate} p99 ms`,
+      'ratio',
+      'errors',
+    ],
+    rows.map(([op, b, d]) => [
+      op,
+      b.requestsPerSecond.toFixed(0),
+      b.p99Ms.toFixed(1),
+      d.requestsPerSecond.toFixed(0),
+      d.p99Ms.toFixed(1),
+      `${((100 * d.requestsPerSecond) / b.requestsPerSecond).toFixed(0)}%`,
+      `${b.errors + b.non2xx}/${d.errors + d.non2xx}`,
+    ]),
+  );
+}
+
+/** Warnings and errors the servers logged during the runs, so that a fast run with failures shows. */
+function printProblems(servers: Iterable<readonly [string, Server]>): void {
+  for (const [name, server] of servers) {
+    const { count, recent } = server.problems();
+    if (count === 0) continue;
+    console.log(`${name}: ${count} warning or error lines; last: ${recent.at(-1)?.slice(0, 300)}`);
+  }
 }
