@@ -10,6 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type TopologyRegion as BenchRegion,
+  TOPOLOGY_REGIONS as REGIONS,
+  topologyConfig,
+} from '../test/support/topology-config.js';
 import { freePort, type Server, startServer, type Teardown } from './support.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -25,35 +30,10 @@ export interface Deployment {
   readonly servers: ReadonlyMap<string, Server>;
 }
 
-/** The regions of the process deployment: US home and failover, and SG. */
-export const REGIONS = [
-  { id: 'oci-us-ashburn', country: 'US' },
-  { id: 'oci-us-phoenix', country: 'US' },
-  { id: 'sg-singapore', country: 'SG' },
-] as const;
-export type BenchRegion = (typeof REGIONS)[number]['id'];
-
-/**
- * The configuration of the three regions, each node's internal endpoint on its port. `domicile up`
- * reads the same file and ignores the endpoints, so both deployments hold the same regions.
- */
-function regionsConfig(ports: Readonly<Record<BenchRegion, number>>): string {
-  const regions = REGIONS.map(
-    (r) =>
-      `  - { id: ${r.id}, country: ${r.country}, provider: bench, status: active, endpoint: "https://127.0.0.1:${ports[r.id]}" }`,
-  ).join('\n');
-  return `version: 1
-regions:
-${regions}
-jurisdictions:
-  - { id: US, countries: [US], home: oci-us-ashburn, failover: [oci-us-phoenix], steward: us-data-security }
-  - { id: SG, countries: [SG], home: sg-singapore, steward: sg-data-protection }
-classes:
-  - { id: protected, residency: jurisdiction }
-  - { id: interoperable, residency: global }
-  - { id: deidentified, residency: export-after-check }
-`;
-}
+export {
+  TOPOLOGY_REGIONS as REGIONS,
+  type TopologyRegion as BenchRegion,
+} from '../test/support/topology-config.js';
 
 /** A fresh data folder and the environment of every `domicile` command run on it. */
 function newDeploymentFolder(teardown: Teardown, name: string): { dir: string; env: Record<string, string> } {
@@ -141,7 +121,7 @@ export async function startProcesses(
   env.DOMICILE_CONFIG = config;
   const ports = {} as Record<BenchRegion, number>;
   for (const r of REGIONS) ports[r.id] = await freePort();
-  writeFileSync(config, regionsConfig(ports));
+  writeFileSync(config, topologyConfig(ports));
   runCommand(['init', '--pki', '--gateways', options.gateways.join(',')], env);
   const servers = new Map<string, Server>();
   const control = ['--control', options.control];

@@ -1,6 +1,5 @@
 /** Shared pieces of the benchmarks: child servers, load runs, the result table and cleanup. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 
 /** A child process started by `startServer`. */
@@ -99,20 +98,7 @@ export async function startServer(
   }
 }
 
-/** A free loopback port (asked of the kernel, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port assigned'));
-      });
-    });
-  });
-}
+export { freePort } from '../test/support/topology-config.js';
 
 /** The result of one load run. */
 export interface LoadResult {

@@ -17,6 +17,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres } from '../test/support/postgres-server.js';
+import { createDatabase } from '../test/support/topology-config.js';
 import { type BenchRegion, type Deployment, REGIONS, startEmbedded, startProcesses } from './deployments.js';
 import {
   argValue,
@@ -93,8 +94,8 @@ async function processesAgainstBarePostgres(teardown: Teardown, options: RunOpti
   teardown.defer(() => server.stop());
   console.log(await describePostgres(server.url));
   const stores = {} as Record<BenchRegion, string>;
-  for (const r of REGIONS) stores[r.id] = await createDatabase(server.url, r.id);
-  const control = await createDatabase(server.url, 'control');
+  for (const r of REGIONS) stores[r.id] = await createDatabase(server.url, `bench_${r.id}`);
+  const control = await createDatabase(server.url, 'bench_control');
   const bare = await startBare(teardown, [join(root, 'dist/bench/servers/bare-pg-crud.js'), server.url]);
   const domicile = await startProcesses(teardown, { stores, control, gateways: ['gateway-1'] });
   await registerSubjects(domicile);
@@ -146,21 +147,6 @@ async function describePostgres(url: string): Promise<string> {
   } finally {
     await client.end();
   }
-}
-
-/** Creates database `bench_<name>` on the server of `url`; returns its URL. */
-async function createDatabase(url: string, name: string): Promise<string> {
-  const database = `bench_${name.replace(/-/g, '_')}`;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${database}`);
-  } finally {
-    await client.end();
-  }
-  const databaseUrl = new URL(url);
-  databaseUrl.pathname = `/${database}`;
-  return databaseUrl.toString();
 }
 
 function bareTarget(server: Server): Target {

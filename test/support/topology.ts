@@ -6,44 +6,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { loadIssuerPrivateKey } from '../../src/server/deployment.js';
 import { issueToken, type PrincipalClaims } from '../../src/services/access/tokens.js';
 import { bin, run } from './cli.js';
 import { repoRoot } from './deployment.js';
 import { postgresUrl } from './postgres.js';
-
-/** A free loopback port (asked of the kernel, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A fresh database on the run's server; returns its URL. */
-export async function createDatabase(prefix: string): Promise<string> {
-  const base = postgresUrl();
-  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  const client = new pg.Client({ connectionString: base });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+import {
+  createDatabase,
+  freePort,
+  TOPOLOGY_REGIONS,
+  type TopologyRegion,
+  topologyConfig,
+} from './topology-config.js';
 
 /** A running child process of the topology. */
 export interface Child {
@@ -93,35 +69,6 @@ export async function startChild(args: string[], env: Record<string, string>, re
   };
 }
 
-/** The regions of the test topology: US home and failover, and SG. */
-export const TOPOLOGY_REGIONS = [
-  { id: 'oci-us-ashburn', country: 'US' },
-  { id: 'oci-us-phoenix', country: 'US' },
-  { id: 'sg-singapore', country: 'SG' },
-] as const;
-export type TopologyRegion = (typeof TOPOLOGY_REGIONS)[number]['id'];
-
-/** The configuration of the topology, with each region's endpoint on its port. */
-export function topologyConfig(ports: Readonly<Record<TopologyRegion, number>>, overrides = ''): string {
-  const regions = TOPOLOGY_REGIONS.map(
-    (r) =>
-      `  - { id: ${r.id}, country: ${r.country}, provider: test, status: active, endpoint: "https://127.0.0.1:${ports[r.id]}" }`,
-  ).join('\n');
-  return `version: 1
-regions:
-${regions}
-jurisdictions:
-  - { id: US, countries: [US], home: oci-us-ashburn, failover: [oci-us-phoenix], steward: us-data-security }
-  - { id: SG, countries: [SG], home: sg-singapore, steward: sg-data-protection }
-classes:
-  - { id: protected, residency: jurisdiction }
-  - { id: interoperable, residency: global }
-  - { id: deidentified, residency: export-after-check }
-audit:
-  integrateIntervalMs: 100
-${overrides}`;
-}
-
 /** A topology of region node and gateway processes. */
 export class Topology {
   readonly root: string;
@@ -162,10 +109,15 @@ export class Topology {
     const stores = {} as Record<TopologyRegion, string>;
     for (const r of TOPOLOGY_REGIONS) {
       ports[r.id] = await freePort();
-      stores[r.id] = await createDatabase(r.id.replace(/-/g, '_'));
+      stores[r.id] = await createDatabase(postgresUrl(), `${r.id}_${randomBytes(5).toString('hex')}`);
     }
-    const topology = new Topology({ root, stores, control: await createDatabase('control'), ports });
-    writeFileSync(topology.configFile, topologyConfig(ports));
+    const topology = new Topology({
+      root,
+      stores,
+      control: await createDatabase(postgresUrl(), `control_${randomBytes(5).toString('hex')}`),
+      ports,
+    });
+    writeFileSync(topology.configFile, topologyConfig(ports, 'audit:\n  integrateIntervalMs: 100\n'));
     const init = run(['init', '--pki', '--gateways', gateways.join(',')], topology.env);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     return topology;
