@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import type { RegionId } from '../../domain/ids.js';
 import { describeLogStorageConformance } from '../conformance.js';
-import { openPostgresLogStorage, TLOG_COMPONENT } from './postgres-log-storage.js';
+import { groupCommit, openPostgresLogStorage, TLOG_COMPONENT } from './postgres-log-storage.js';
 import {
   openPostgresRegionStore,
   type PostgresRegionStore,
@@ -39,7 +39,60 @@ describeLogStorageConformance('postgres', async ({ lookupKey }) => {
   };
 });
 
+describe('groupCommit', () => {
+  it('writes the appends that arrive during a transaction together in the next one, in order', async () => {
+    const writes: string[][] = [];
+    let size = 0;
+    const write = async (entries: readonly Uint8Array[]) => {
+      writes.push(entries.map((e) => new TextDecoder().decode(e)));
+      await new Promise((r) => setTimeout(r, 5));
+      const first = size;
+      size += entries.length;
+      return first;
+    };
+    const append = groupCommit(write);
+    const firsts = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((name, n) =>
+        append(Array.from({ length: n + 1 }, (_, i) => encoder.encode(`${name}${i}`))),
+      ),
+    );
+    expect(writes).toEqual([['a0'], ['b0', 'b1', 'c0', 'c1', 'c2', 'd0', 'd1', 'd2', 'd3']]);
+    expect(firsts).toEqual([0, 1, 3, 6]);
+  });
+
+  it('rejects exactly the appends of a failed transaction, and goes on with the next', async () => {
+    let calls = 0;
+    const append = groupCommit(async (entries) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+      if (calls === 2) throw new Error('lost connection');
+      return entries.length;
+    });
+    const results = await Promise.allSettled([append([encoder.encode('x')]), append([encoder.encode('y')])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    await expect(append([encoder.encode('z')])).resolves.toBe(1);
+  });
+});
+
 describe('openPostgresLogStorage', () => {
+  it('gives concurrent appends their own consecutive indices', async () => {
+    const schema = newSchemaName('log');
+    const store = await openPostgresRegionStore({ regionId, url, schema });
+    const storage = await openPostgresLogStorage(store, 'US');
+    const batches = Array.from({ length: 60 }, (_, b) =>
+      Array.from({ length: 1 + (b % 3) }, (_, i) => encoder.encode(`batch ${b} entry ${i}`)),
+    );
+    const firsts = await Promise.all(batches.map((entries) => storage.appendEntries(entries)));
+    const total = batches.reduce((n, entries) => n + entries.length, 0);
+    expect(await storage.sequencedSize()).toBe(total);
+    const stored = (await storage.readEntries(0, total)).map((e) => new TextDecoder().decode(e));
+    batches.forEach((entries, b) => {
+      entries.forEach((_, i) => expect(stored[(firsts[b] ?? -1) + i]).toBe(`batch ${b} entry ${i}`));
+    });
+    await store.close();
+    await dropSchema(schema);
+  });
+
   it("records the log tables' migration next to the store's", async () => {
     const schema = newSchemaName('log');
     const store = await openPostgresRegionStore({ regionId, url, schema });

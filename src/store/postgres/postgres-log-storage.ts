@@ -11,7 +11,9 @@
  * Concurrency: `appendEntries` and `commitIntegration` lock the log's state row
  * (`SELECT … FOR UPDATE`) first, so two nodes writing the same log serialize on it: appends get
  * disjoint consecutive indices, and an integration computed from a size another node has since
- * moved is refused, changing nothing.
+ * moved is refused, changing nothing. Within one process, appends are group-committed: while one
+ * transaction is in flight, the appends that arrive join the next one (they would only queue on
+ * the row lock, each with its own commit, otherwise).
  */
 import { TlogError } from '../../tlog/errors.js';
 import type { IntegrationCommit, LogState } from '../../tlog/log.js';
@@ -79,6 +81,49 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * Group commit of appends: one transaction at a time; the appends that arrive meanwhile are written
+ * together by the next one, in the order they arrived. Each caller gets the index of its own first
+ * entry, and the error of the transaction that carried its entries.
+ */
+export function groupCommit(
+  write: (entries: readonly Uint8Array[]) => Promise<number>,
+): (entries: readonly Uint8Array[]) => Promise<number> {
+  interface Waiter {
+    readonly offset: number;
+    readonly resolve: (first: number) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  let pending: { entries: Uint8Array[]; waiters: Waiter[] } | undefined;
+  let writing = false;
+  const next = (): void => {
+    const batch = pending;
+    pending = undefined;
+    if (!batch) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    write(batch.entries).then(
+      (first) => {
+        for (const w of batch.waiters) w.resolve(first + w.offset);
+        next();
+      },
+      (error: unknown) => {
+        for (const w of batch.waiters) w.reject(error);
+        next();
+      },
+    );
+  };
+  return (entries) =>
+    new Promise<number>((resolve, reject) => {
+      pending ??= { entries: [], waiters: [] };
+      pending.waiters.push({ offset: pending.entries.length, resolve, reject });
+      pending.entries.push(...entries);
+      if (!writing) next();
+    });
 }
 
 /**
@@ -154,31 +199,33 @@ export async function openPostgresLogStorage(
     return row;
   };
 
+  const appendTransaction = (entries: readonly Uint8Array[]): Promise<number> =>
+    database.transaction(op('append entries'), async (client) => {
+      const locked = (await client.query<StateRow>(sql.lockState, [logId])).rows[0];
+      if (locked === undefined) {
+        throw new TlogError('DOMICILE_ERR_TLOG_STORAGE_CORRUPT', `log \`${logId}\` has no state row`);
+      }
+      const first = Number(locked.sequenced_size);
+      const rows = entries.map((entry, i) => [first + i, entry] as const);
+      for (const chunk of chunks(rows, ROWS_PER_INSERT)) {
+        const insert = multiRowInsert(t.entries, ['idx', 'data'], logId, chunk, '');
+        await client.query(insert.text, insert.values);
+      }
+      // INVARIANT (L1): the index is written with the entries it points at, in one transaction.
+      const keyed = entries.flatMap((entry, i) => {
+        const key = options.lookupKey?.(entry);
+        return key === undefined ? [] : [[key, first + i] as const];
+      });
+      for (const chunk of chunks(keyed, ROWS_PER_INSERT)) {
+        const insert = multiRowInsert(t.lookup, ['key', 'idx'], logId, chunk, 'ON CONFLICT DO NOTHING');
+        await client.query(insert.text, insert.values);
+      }
+      await client.query(sql.setSequenced, [logId, first + entries.length]);
+      return first;
+    });
+
   return {
-    appendEntries: (entries) =>
-      database.transaction(op('append entries'), async (client) => {
-        const locked = (await client.query<StateRow>(sql.lockState, [logId])).rows[0];
-        if (locked === undefined) {
-          throw new TlogError('DOMICILE_ERR_TLOG_STORAGE_CORRUPT', `log \`${logId}\` has no state row`);
-        }
-        const first = Number(locked.sequenced_size);
-        const rows = entries.map((entry, i) => [first + i, entry] as const);
-        for (const chunk of chunks(rows, ROWS_PER_INSERT)) {
-          const insert = multiRowInsert(t.entries, ['idx', 'data'], logId, chunk, '');
-          await client.query(insert.text, insert.values);
-        }
-        // INVARIANT (L1): the index is written with the entries it points at, in one transaction.
-        const keyed = entries.flatMap((entry, i) => {
-          const key = options.lookupKey?.(entry);
-          return key === undefined ? [] : [[key, first + i] as const];
-        });
-        for (const chunk of chunks(keyed, ROWS_PER_INSERT)) {
-          const insert = multiRowInsert(t.lookup, ['key', 'idx'], logId, chunk, 'ON CONFLICT DO NOTHING');
-          await client.query(insert.text, insert.values);
-        }
-        await client.query(sql.setSequenced, [logId, first + entries.length]);
-        return first;
-      }),
+    appendEntries: groupCommit(appendTransaction),
 
     lookup: async (key) => {
       const { rows } = await database.query<{ idx: string }>(op('lookup'), sql.lookup, [logId, key]);
