@@ -159,6 +159,42 @@ describe('TransparencyLog', () => {
     });
   });
 
+  describe('when appends keep arriving during integration', () => {
+    it('returns once what was sequenced is integrated, and every tree equals an independent recomputation', async () => {
+      const storage = new MemoryLogStorage({ writeLatencyMs: 1 });
+      const log = await openLog(storage);
+      let producing = true;
+      let appended = 0;
+      // a steady stream of batches large enough for the hash worker, never quiet
+      const producer = (async () => {
+        while (producing) {
+          const from = appended;
+          appended += 100;
+          await appendAll(log, from, appended);
+        }
+      })();
+      const sizes: number[] = [];
+      while (sizes.length < 5) {
+        await new Promise((r) => setTimeout(r, 5));
+        const sequenced = await storage.sequencedSize();
+        const result = await log.integrate();
+        expect(result.size).toBeGreaterThanOrEqual(sequenced);
+        sizes.push(result.size);
+      }
+      producing = false;
+      await producer;
+      await log.flush();
+      const final = await log.integrate();
+      expect(final.size).toBe(appended);
+      // appends resolve in order with this storage: entry i is at index i
+      const reference = MemoryTree.fromEntries(Array.from({ length: appended }, (_, i) => entry(i)));
+      for (const size of [...sizes, appended]) {
+        expect(Buffer.from(await log.root(size))).toEqual(Buffer.from(reference.root(size)));
+      }
+      await log.close();
+    });
+  });
+
   it('integrates in the background until stopped', async () => {
     const log = await openLog(new MemoryLogStorage(), { integrateIntervalMs: 10 });
     log.start();

@@ -7,33 +7,29 @@
  * atomic storage transactions. The integrated size, the tiles for it and the checkpoint that
  * commits to them are written together, so after a crash the log either has the old tree or the
  * new one, and `TransparencyLog.open` integrates whatever was sequenced but not integrated.
+ *
+ * The event loop is kept for sequencing: leaf hashes and full-tile roots are computed on a worker
+ * thread (`hash-worker.ts`) while the storage commits, and the background integrator integrates
+ * what was sequenced when it ran, once per period, rather than after every append batch.
  */
 import { type Checkpoint, parseCheckpoint, signCheckpoint } from './checkpoint.js';
 import { at } from './encoding.js';
 import { TlogError } from './errors.js';
+import { fullTileRoots, hashLeaves } from './hash-worker.js';
 import {
   type Hash,
   type HashReader,
   hashChildren,
-  hashLeaf,
   type NodeId,
   proveConsistency,
   proveInclusion,
   treeRoot,
 } from './merkle.js';
 import type { NoteSigner } from './note.js';
-import {
-  checkEntrySize,
-  decodeTile,
-  encodeEntryBundle,
-  parseTilePath,
-  TILE_HEIGHT,
-  TILE_WIDTH,
-  tileRoot,
-} from './tiles.js';
+import { checkEntrySize, encodeEntryBundle, parseTilePath, TILE_HEIGHT, TILE_WIDTH } from './tiles.js';
 
 const HASH = 32;
-/** Most leaf hashes kept between integrations before the cache starts over (32 MiB). */
+/** Most leaf hashes kept between integrations (32 MiB); later batches are read back instead. */
 const MAX_CACHED_LEAVES = 1 << 20;
 /** Bytes of each slab that appended entries are copied into. */
 const COPY_SLAB_SIZE = 1 << 18;
@@ -205,6 +201,14 @@ export interface IntegrationResult {
   readonly checkpoint: string;
 }
 
+/** Leaf hashes of a sequenced batch, kept so that integration need not read the batch back. */
+interface LeafBatch {
+  readonly first: number;
+  readonly count: number;
+  /** Packed, 32 bytes per entry; never rejects. */
+  readonly hashes: Promise<Uint8Array>;
+}
+
 interface PendingAppend {
   readonly entry: Uint8Array;
   readonly resolve: (value: { index: number }) => void;
@@ -235,9 +239,11 @@ export class TransparencyLog {
   #pending: PendingAppend[] = [];
   #slab = new Uint8Array(0);
   #slabUsed = COPY_SLAB_SIZE;
-  // leaf hashes of sequenced, not yet integrated entries [#leavesFrom, #leavesFrom + length)
-  #leaves: Hash[] = [];
-  #leavesFrom = 0;
+  // leaf hashes of sequenced batches not yet integrated, in index order
+  #leafBatches: LeafBatch[] = [];
+  #cachedLeaves = 0;
+  // entries below this are integrated: their leaf hashes are never needed again
+  #leavesIntegratedTo = 0;
   #flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #inFlight = new Set<Promise<void>>();
   #published: { size: number; checkpoint: string } | undefined;
@@ -318,9 +324,10 @@ export class TransparencyLog {
   }
 
   /**
-   * Integrates every sequenced entry: grows the stored tiles incrementally (only the right edge
-   * of each level is read and rewritten), signs a checkpoint per storage transaction, then asks
-   * the cosign hook, if any, to cosign the last one.
+   * Integrates every entry sequenced by the time it starts (entries sequenced meanwhile wait for
+   * the next call): grows the stored tiles incrementally (only the right edge of each level is
+   * read and rewritten), signs a checkpoint per storage transaction, then asks the cosign hook,
+   * if any, to cosign the last one.
    */
   integrate(): Promise<IntegrationResult> {
     const run = this.#integrateChain.then(() => this.#integrateAll());
@@ -482,20 +489,15 @@ export class TransparencyLog {
         this.#pending.length <= this.#batchMax ? this.#pending : this.#pending.splice(0, this.#batchMax);
       if (batch === this.#pending) this.#pending = [];
       const entries = batch.map((p) => p.entry);
-      // Leaf hashes are computed on a later turn, after the storage's commit has run: this
-      // overlaps them with the storage's fsync instead of adding them to the critical path.
-      let leaves: Hash[] | undefined;
-      const hashing = setImmediate(() => {
-        leaves = entries.map(hashLeaf);
-      });
+      // Leaf hashes are computed on the hash worker while the storage commits and syncs: they
+      // stay off the event loop, which the appends need, and off the appends' critical path.
+      const leaves = hashLeaves(entries);
       const write = this.#storage.appendEntries(entries).then(
         (first) => {
-          clearImmediate(hashing);
-          this.#rememberLeaves(first, leaves ?? entries.map(hashLeaf));
+          this.#rememberLeaves(first, entries.length, leaves);
           for (let i = 0; i < batch.length; i++) (batch[i] as PendingAppend).resolve({ index: first + i });
         },
         (e: unknown) => {
-          clearImmediate(hashing);
           for (const p of batch) p.reject(e);
         },
       );
@@ -506,9 +508,13 @@ export class TransparencyLog {
 
   async #integrateAll(): Promise<IntegrationResult> {
     let result: { size: number; root: Hash; checkpoint: string } | undefined;
+    // Integrates up to what is sequenced now, not what gets sequenced meanwhile: under a steady
+    // stream of appends, chasing the end would sign a checkpoint and rewrite the right-edge tiles
+    // for every append batch instead of once per integration period.
+    const target = await this.#storage.sequencedSize();
     for (;;) {
       const state = await this.#storage.readState();
-      const sequenced = await this.#storage.sequencedSize();
+      const sequenced = Math.max(target, state.integratedSize);
       if (state.integratedSize === sequenced && state.checkpoint !== undefined) {
         if (result === undefined) {
           return {
@@ -542,68 +548,81 @@ export class TransparencyLog {
   }
 
   /**
-   * Keeps the leaf hashes of entries just sequenced, so integration need not read them back.
-   * Only a contiguous run is kept; anything else (a restart, a gap) falls back to storage.
+   * Keeps the leaf hashes of a batch just sequenced, so integration need not read it back. Past
+   * `MAX_CACHED_LEAVES` (integration far behind), batches are not kept: integration reads them.
    */
-  #rememberLeaves(first: number, leaves: readonly Hash[]): void {
-    const end = this.#leavesFrom + this.#leaves.length;
-    if (first === end && this.#leaves.length <= MAX_CACHED_LEAVES) {
-      for (const leaf of leaves) this.#leaves.push(leaf);
-    } else if (this.#leaves.length === 0 && first < end && first + leaves.length <= end) {
-      // integration already read this whole batch back from storage
-    } else if (this.#leaves.length === 0 && first < end && first + leaves.length > end) {
-      // integration already went past the start of this batch (it read the rest from storage)
-      for (let i = end - first; i < leaves.length; i++) this.#leaves.push(at(leaves, i));
-    } else {
-      this.#leavesFrom = first;
-      this.#leaves = leaves.slice();
-    }
+  #rememberLeaves(first: number, count: number, hashes: Promise<Uint8Array>): void {
+    if (first + count <= this.#leavesIntegratedTo || this.#cachedLeaves + count > MAX_CACHED_LEAVES) return;
+    const batches = this.#leafBatches;
+    let i = batches.length;
+    while (i > 0 && (batches[i - 1] as LeafBatch).first > first) i--;
+    batches.splice(i, 0, { first, count, hashes });
+    this.#cachedLeaves += count;
   }
 
   /**
-   * Leaf hashes of `[from, to)`: from the cache where it has them, the rest (entries committed
-   * but not yet acknowledged, or anything after a restart) hashed from storage.
+   * Leaf hashes of `[from, to)`, packed: from the kept batches where they cover it, the rest
+   * (entries committed but not yet acknowledged, or anything after a restart) hashed from storage.
    */
-  async #leafHashes(from: number, to: number): Promise<Hash[]> {
-    const cacheEnd = this.#leavesFrom + this.#leaves.length;
-    if (from < this.#leavesFrom || from >= cacheEnd) {
-      return (await this.#storage.readEntries(from, to)).map(hashLeaf);
+  async #leafHashes(from: number, to: number): Promise<Uint8Array> {
+    const out = new Uint8Array((to - from) * HASH);
+    let p = from;
+    while (p < to) {
+      // batches may be added during the awaits below: look them up afresh each time
+      let covering: LeafBatch | undefined;
+      let nextFirst = to;
+      for (const b of this.#leafBatches) {
+        if (b.first <= p && p < b.first + b.count) covering = b;
+        else if (b.first > p && b.first < nextFirst) nextFirst = b.first;
+      }
+      if (covering !== undefined) {
+        const end = Math.min(to, covering.first + covering.count);
+        const hashes = await covering.hashes;
+        out.set(
+          hashes.subarray((p - covering.first) * HASH, (end - covering.first) * HASH),
+          (p - from) * HASH,
+        );
+        p = end;
+      } else {
+        out.set(await hashLeaves(await this.#storage.readEntries(p, nextFirst)), (p - from) * HASH);
+        p = nextFirst;
+      }
     }
-    const cachedTo = Math.min(to, cacheEnd);
-    const hashes = this.#leaves.slice(from - this.#leavesFrom, cachedTo - this.#leavesFrom);
-    if (cachedTo < to) {
-      for (const entry of await this.#storage.readEntries(cachedTo, to)) hashes.push(hashLeaf(entry));
-    }
-    // what is integrated is never needed again (the cache may have grown during the read)
-    if (to > this.#leavesFrom) {
-      const drop = to - this.#leavesFrom;
-      this.#leaves = drop >= this.#leaves.length ? [] : this.#leaves.slice(drop);
-      this.#leavesFrom = to;
-    }
-    return hashes;
+    // what is integrated is never needed again
+    this.#leavesIntegratedTo = Math.max(this.#leavesIntegratedTo, to);
+    this.#leafBatches = this.#leafBatches.filter((b) => b.first + b.count > to);
+    this.#cachedLeaves = 0;
+    for (const b of this.#leafBatches) this.#cachedLeaves += b.count;
+    return out;
   }
 
   async #integrateStep(from: number, to: number): Promise<{ size: number; root: Hash; checkpoint: string }> {
     const written = new Map<string, StoredTile>();
-    let hashes: Hash[] = await this.#leafHashes(from, to);
+    // the new hashes of the current level, packed, starting at position `start` of that level
+    let hashes = await this.#leafHashes(from, to);
     let start = from;
     for (let level = 0; hashes.length > 0; level++) {
-      const parents: Hash[] = [];
+      const count = hashes.length / HASH;
+      const full: Uint8Array[] = [];
       const firstTile = Math.floor(start / TILE_WIDTH);
-      const lastTile = Math.floor((start + hashes.length - 1) / TILE_WIDTH);
+      const lastTile = Math.floor((start + count - 1) / TILE_WIDTH);
       for (let t = firstTile; t <= lastTile; t++) {
         const tileStart = t * TILE_WIDTH;
         const keep = t === firstTile ? start - tileStart : 0;
-        const existing = keep > 0 ? await this.#readExactTile(level, t, keep) : new Uint8Array(0);
         const lo = Math.max(start, tileStart) - start;
-        const hi = Math.min(start + hashes.length, tileStart + TILE_WIDTH) - start;
-        const content = new Uint8Array((keep + hi - lo) * HASH);
-        content.set(existing, 0);
-        for (let i = lo; i < hi; i++) content.set(at(hashes, i), (keep + i - lo) * HASH);
+        const hi = Math.min(start + count, tileStart + TILE_WIDTH) - start;
+        const added = hashes.subarray(lo * HASH, hi * HASH);
+        let content = added;
+        if (keep > 0) {
+          content = new Uint8Array((keep + hi - lo) * HASH);
+          content.set(await this.#readExactTile(level, t, keep), 0);
+          content.set(added, keep * HASH);
+        }
         written.set(`${level}/${t}`, { level, index: t, hashes: content });
-        if (content.length === TILE_WIDTH * HASH) parents.push(tileRoot(decodeTile(content, TILE_WIDTH)));
+        if (content.length === TILE_WIDTH * HASH) full.push(content);
       }
-      hashes = parents;
+      // every tile of the level but the last is full: their roots are the next level's hashes
+      hashes = await fullTileRoots(full);
       start = firstTile;
     }
     const root = await treeRoot(this.#reader(written), to);
