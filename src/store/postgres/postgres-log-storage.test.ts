@@ -86,9 +86,11 @@ describe('openPostgresLogStorage', () => {
     const total = batches.reduce((n, entries) => n + entries.length, 0);
     expect(await storage.sequencedSize()).toBe(total);
     const stored = (await storage.readEntries(0, total)).map((e) => new TextDecoder().decode(e));
-    batches.forEach((entries, b) => {
-      entries.forEach((_, i) => expect(stored[(firsts[b] ?? -1) + i]).toBe(`batch ${b} entry ${i}`));
-    });
+    for (const [b, entries] of batches.entries()) {
+      for (let i = 0; i < entries.length; i++) {
+        expect(stored[(firsts[b] ?? -1) + i]).toBe(`batch ${b} entry ${i}`);
+      }
+    }
     await store.close();
     await dropSchema(schema);
   });
