@@ -5,12 +5,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuild, run } from './support/cli.js';
 import { SG_STEWARD, US_STEWARD } from './support/deployment.js';
 import { postgresUrl } from './support/postgres.js';
 import { Topology } from './support/topology.js';
+import { TOPOLOGY_REGIONS } from './support/topology-config.js';
 
 let topology: Topology;
 let gw1: string;
@@ -163,6 +165,23 @@ describe('two gateways, three region nodes, PostgreSQL behind them', () => {
     expect(regions).toContain('oci-us-phoenix');
   });
 
+  it('erases only through the home region: refused while it is down, everywhere once it is back', async () => {
+    await topology.regions.get('oci-us-ashburn')?.kill('SIGKILL');
+    const refused = await call(gw2, 'DELETE', '/v1/subjects/alice', usToken);
+    expect(refused.status).toBe(503);
+    expect(errorCode(refused)).toBe('DOMICILE_ERR_REGION_UNAVAILABLE');
+    // nothing was erased anywhere: the failover region still serves the subject
+    const still = await call(gw2, 'GET', '/v1/subjects/alice/records/email', usToken);
+    expect(still.body).toMatchObject({ value: 'alice@example.com', region: 'oci-us-phoenix' });
+    await topology.startRegion('oci-us-ashburn');
+    const erased = await call(gw2, 'DELETE', '/v1/subjects/alice', usToken);
+    expect(erased.status).toBe(200);
+    expect(erased.body).toMatchObject({ subjectId: 'alice' });
+    expect(Number(erased.body.records)).toBeGreaterThanOrEqual(2);
+    const gone = await call(gw2, 'GET', '/v1/subjects/alice/records/email', usToken);
+    expect(errorCode(gone)).toBe('DOMICILE_ERR_SUBJECT_NOT_FOUND');
+  });
+
   it('loses no acknowledged write when a region node is killed with SIGKILL during writes', async () => {
     expect((await call(gw2, 'PUT', '/v1/subjects/sam', sgToken, { jurisdiction: 'SG' })).status).toBe(201);
     const acknowledged = new Map<string, number>();
@@ -262,4 +281,38 @@ describe('starting processes', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('home region `sg-singapore` of `SG` has no `endpoint`');
   });
+});
+
+describe('processes on the data folder’s control files (SQLite)', () => {
+  it('record an erasure in the erasure ledger that backup restores re-apply', async () => {
+    const local = await Topology.create(['gateway-1'], { control: 'sqlite' });
+    try {
+      await Promise.all(TOPOLOGY_REGIONS.map((r) => local.startRegion(r.id)));
+      const gateway = await local.startGateway('gateway-1');
+      const token = await local.token(US_STEWARD);
+      expect((await call(gateway, 'PUT', '/v1/subjects/erin', token, { jurisdiction: 'US' })).status).toBe(
+        201,
+      );
+      await call(gateway, 'PUT', '/v1/subjects/erin/records/email', token, {
+        class: 'protected',
+        value: 'e@x',
+      });
+      expect((await call(gateway, 'DELETE', '/v1/subjects/erin', token)).status).toBe(200);
+      const db = new Database(join(local.dataDir, 'control', 'control.db'), { readonly: true });
+      try {
+        const rows = db.prepare('SELECT jurisdiction, subject FROM erasure_ledger').all() as {
+          jurisdiction: string;
+          subject: string;
+        }[];
+        expect(rows).toHaveLength(1);
+        expect(rows[0]?.jurisdiction).toBe('US');
+        // a pseudonym, never the subject id
+        expect(rows[0]?.subject).toMatch(/^[0-9a-f]{64}$/);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await local.close();
+    }
+  }, 120_000);
 });

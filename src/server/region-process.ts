@@ -18,7 +18,7 @@ import { loadMasterKey } from '../crypto/master-key.js';
 import { countryOfCertificate } from '../crypto/peer-identity.js';
 import type { Config, Region } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import type { ClassId, JurisdictionId, RegionId } from '../domain/ids.js';
+import type { ClassId, JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
 import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
 import { type AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
@@ -44,6 +44,7 @@ import { openPostgresRegionStore, type PostgresRegionStore } from '../store/post
 import type { IndexedLogStorage, RegionStore } from '../store/region-store.js';
 import { openSqliteLogStorage } from '../store/sqlite/sqlite-log-storage.js';
 import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
+import { openSqliteTransferStore } from '../store/sqlite/sqlite-transfer-store.js';
 import { auditLogsOf, openJurisdictionLog } from './audit-logs.js';
 import {
   Closers,
@@ -189,7 +190,8 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     closers.add(() => keyring.close());
     const store = await openStore(options.store ?? region.store, regionId, dataDir);
     closers.add(() => store.close());
-    const plane = await openControlPlane(controlStoreSpec(options.control, options.env), dataDir);
+    const controlSpec = controlStoreSpec(options.control, options.env);
+    const plane = await openControlPlane(controlSpec, dataDir);
     closers.add(() => plane.close());
 
     const clients = regionClients(config, tls, regionId);
@@ -239,6 +241,22 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       return relay ?? ownLogs.sink(jurisdiction);
     };
 
+    // with the control files of the data folder, erasures go into its ledger, which backup
+    // restores read (a deployment on a PostgreSQL control store has no file backups)
+    let ledger: ErasureLedger | undefined;
+    if (controlSpec === 'sqlite' && logs.size > 0) {
+      const transfers = openSqliteTransferStore({ file: paths.control });
+      closers.add(() => transfers.close());
+      ledger = async (jurisdiction, subjectId, erasedAt) => {
+        const log = ownLogs.logs.get(jurisdiction);
+        if (!log) return;
+        await transfers.recordErasure({
+          jurisdiction,
+          subject: log.subjectPseudonym(subjectId),
+          erasedAt: erasedAt.getTime(),
+        });
+      };
+    }
     const { policies, authorizer } = await openAccessControl({
       config,
       plane,
@@ -250,7 +268,7 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     const gate = new TransferGate({ config, audit, onError: warn('transfer summary failed') });
     gate.start();
     closers.add(() => gate.stop());
-    const node = new ProcessRegionNode(handoffs, {
+    const node = new ProcessRegionNode(handoffs, ledger, {
       config,
       regionId,
       store,
@@ -352,22 +370,47 @@ class ReplicaHandoff implements RegionClient {
   }
 }
 
+/** Where a home region node records erasures so that restores re-apply them (the erasure ledger). */
+type ErasureLedger = (jurisdiction: JurisdictionId, subjectId: SubjectId, erasedAt: Date) => Promise<void>;
+
 /**
- * A region node in its own process: before it erases or purges a subject, the replicas it still
- * holds for regions that were down are delivered (INVARIANT E1: a late replica must not bring an
- * erased subject back); when one cannot be delivered, the erasure fails and is retried.
+ * A region node in its own process. INVARIANT E1, across processes:
+ * - an erasure is served by the jurisdiction's home region only (it needs the home region
+ *   anyway, to purge there, and holds the log whose pseudonym the erasure ledger records); a
+ *   failover region refuses it as unavailable, so the caller retries;
+ * - before it erases or purges a subject, the replicas it still holds for regions that were down
+ *   are delivered (a late replica must not bring an erased subject back); when one cannot be
+ *   delivered, the erasure fails and is retried;
+ * - the erasure is in the erasure ledger before it is acknowledged, where the deployment keeps one.
  */
 class ProcessRegionNode extends RegionNode {
   private readonly handoffs: readonly ReplicaHandoff[];
+  private readonly ledger: ErasureLedger | undefined;
+  private readonly config: Config;
 
-  constructor(handoffs: readonly ReplicaHandoff[], options: RegionNodeOptions) {
+  constructor(
+    handoffs: readonly ReplicaHandoff[],
+    ledger: ErasureLedger | undefined,
+    options: RegionNodeOptions,
+  ) {
     super(options);
     this.handoffs = handoffs;
+    this.ledger = ledger;
+    this.config = options.config;
   }
 
   override async eraseSubject(ctx: RequestContext, ref: SubjectRef): Promise<{ records: number }> {
+    const jurisdiction = this.config.jurisdictions.get(ref.jurisdiction);
+    if (jurisdiction?.home !== this.regionId) {
+      throw new DomicileError(
+        'DOMICILE_ERR_REGION_UNAVAILABLE',
+        `region \`${this.regionId}\`: an erasure is served by the home region of \`${ref.jurisdiction}\`: retry when it is back`,
+      );
+    }
     await this.deliverHandoffs();
-    return super.eraseSubject(ctx, ref);
+    const erased = await super.eraseSubject(ctx, ref);
+    await this.ledger?.(ref.jurisdiction, ref.subjectId, new Date());
+    return erased;
   }
 
   override async purgeSubject(ref: SubjectRef): Promise<number> {

@@ -103,7 +103,10 @@ export class Topology {
   }
 
   /** Creates the databases, the configuration and the keys and certificates (`init --pki`). */
-  static async create(gateways: readonly string[] = ['gateway-1', 'gateway-2']): Promise<Topology> {
+  static async create(
+    gateways: readonly string[] = ['gateway-1', 'gateway-2'],
+    options: { control?: 'postgres' | 'sqlite' } = {},
+  ): Promise<Topology> {
     const root = mkdtempSync(join(tmpdir(), 'domicile-topology-'));
     const ports = {} as Record<TopologyRegion, number>;
     const stores = {} as Record<TopologyRegion, string>;
@@ -114,7 +117,10 @@ export class Topology {
     const topology = new Topology({
       root,
       stores,
-      control: await createDatabase(postgresUrl(), `control_${randomBytes(5).toString('hex')}`),
+      control:
+        options.control === 'sqlite'
+          ? 'sqlite'
+          : await createDatabase(postgresUrl(), `control_${randomBytes(5).toString('hex')}`),
       ports,
     });
     writeFileSync(topology.configFile, topologyConfig(ports, 'audit:\n  integrateIntervalMs: 100\n'));
