@@ -67,38 +67,84 @@ const PURPOSE = {
   'key-backup': 0x05,
 } as const;
 
+function writeAad(
+  out: Buffer,
+  offset: number,
+  purpose: number,
+  fields: readonly string[],
+  version: number | undefined,
+): number {
+  out[offset] = AAD_FORMAT_V1;
+  out[offset + 1] = purpose;
+  let at = offset + 2;
+  for (const field of fields) {
+    const length = out.write(field, at + 4, 'utf8');
+    out.writeUInt32BE(length, at);
+    at += 4 + length;
+  }
+  if (version !== undefined) {
+    // uint64 BE without BigInt: the high and low 32-bit halves of a safe integer
+    out.writeUInt32BE(Math.floor(version / 0x1_0000_0000), at);
+    out.writeUInt32BE(version >>> 0, at + 4);
+    at += 8;
+  }
+  return at;
+}
+
 function encodeAad(purpose: number, fields: readonly string[], version: number | undefined): Buffer {
   let size = 2 + (version === undefined ? 0 : 8);
   for (const field of fields) size += 4 + Buffer.byteLength(field, 'utf8');
   const out = Buffer.allocUnsafe(size);
-  out[0] = AAD_FORMAT_V1;
-  out[1] = purpose;
-  let offset = 2;
-  for (const field of fields) {
-    const length = out.write(field, offset + 4, 'utf8');
-    out.writeUInt32BE(length, offset);
-    offset += 4 + length;
-  }
-  if (version !== undefined) {
-    // uint64 BE without BigInt: the high and low 32-bit halves of a safe integer
-    out.writeUInt32BE(Math.floor(version / 0x1_0000_0000), offset);
-    out.writeUInt32BE(version >>> 0, offset + 4);
-  }
+  writeAad(out, 0, purpose, fields, version);
   return out;
 }
 
-/**
- * The canonical AAD bytes of a record. Exported for test vectors and for other implementations
- * that must produce the same bytes; `encryptRecord` and `decryptRecord` call it themselves.
- */
-export function encodeRecordAad(aad: RecordAad): Buffer {
+function requireRecordVersion(aad: RecordAad): void {
   if (!Number.isSafeInteger(aad.version) || aad.version < 0) {
     throw new DomicileError(
       'DOMICILE_ERR_INTERNAL',
       `record aad: version must be a non-negative safe integer`,
     );
   }
-  return encodeAad(PURPOSE.record, [aad.jurisdiction, aad.subjectId, aad.key, aad.classId], aad.version);
+}
+
+const recordAadFields = (aad: RecordAad): readonly string[] => [
+  aad.jurisdiction,
+  aad.subjectId,
+  aad.key,
+  aad.classId,
+];
+
+/**
+ * The canonical AAD bytes of a record. Exported for test vectors and for other implementations
+ * that must produce the same bytes; `encryptRecord` and `decryptRecord` call it themselves.
+ */
+export function encodeRecordAad(aad: RecordAad): Buffer {
+  requireRecordVersion(aad);
+  return encodeAad(PURPOSE.record, recordAadFields(aad), aad.version);
+}
+
+/**
+ * At least the length of a record's encoded AAD (UTF-8 takes at most 3 bytes per UTF-16 unit),
+ * to size a buffer for `writeRecordAad` without measuring every field first.
+ */
+export function recordAadMaxLength(aad: RecordAad): number {
+  return (
+    2 + 4 * 4 + 8 + 3 * (aad.jurisdiction.length + aad.subjectId.length + aad.key.length + aad.classId.length)
+  );
+}
+
+/**
+ * Writes the bytes of `encodeRecordAad(aad)` into `out` at `offset` (which must have
+ * `recordAadMaxLength(aad)` bytes free there) and returns where they end: a batch encodes all its
+ * AADs into one buffer.
+ */
+export function writeRecordAad(aad: RecordAad, out: Buffer, offset: number): number {
+  requireRecordVersion(aad);
+  if (out.length - offset < recordAadMaxLength(aad)) {
+    throw new DomicileError('DOMICILE_ERR_INTERNAL', 'record aad: buffer too small');
+  }
+  return writeAad(out, offset, PURPOSE.record, recordAadFields(aad), aad.version);
 }
 
 /** The canonical AAD bytes of a wrapped key. */
@@ -135,7 +181,7 @@ function requireKeyLength(key: Uint8Array, what: string): void {
   }
 }
 
-function seal(key: Uint8Array, aad: Buffer, plaintext: Uint8Array): Buffer {
+function seal(key: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(NONCE_BYTES + plaintext.length + TAG_BYTES);
   writeNonce(out);
   const cipher = createCipheriv(ALGORITHM, key, out.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
@@ -147,7 +193,7 @@ function seal(key: Uint8Array, aad: Buffer, plaintext: Uint8Array): Buffer {
   return out;
 }
 
-function open(key: Uint8Array, aad: Buffer, blob: Uint8Array, what: string): Buffer {
+function open(key: Uint8Array, aad: Uint8Array, blob: Uint8Array, what: string): Buffer {
   // blob is untrusted until the tag verifies
   if (blob.length < SEAL_OVERHEAD || key.length !== KEY_BYTES) {
     throw new DomicileError('DOMICILE_ERR_INTEGRITY', `${what}: ciphertext failed authentication`);
@@ -197,6 +243,20 @@ export function decryptRecord(key: DataKey, aad: RecordAad, blob: Uint8Array): B
     );
   }
   return open(key.key, encoded, blob, `data key \`${key.id}\``);
+}
+
+/**
+ * `encryptRecord` for an AAD already encoded by `encodeRecordAad`: a batch is encoded where its
+ * records are and sealed on a worker thread (`envelope-pool.ts`), which sees only bytes.
+ */
+export function encryptRecordWithAad(key: Uint8Array, encodedAad: Uint8Array, plaintext: Uint8Array): Buffer {
+  requireKeyLength(key, 'data key');
+  return seal(key, encodedAad, plaintext);
+}
+
+/** `decryptRecord` for an AAD already encoded by `encodeRecordAad`; `DOMICILE_ERR_INTEGRITY` on any failure. */
+export function decryptRecordWithAad(key: Uint8Array, encodedAad: Uint8Array, blob: Uint8Array): Buffer {
+  return open(key, encodedAad, blob, 'data key');
 }
 
 /** Wraps a 256-bit key under a 256-bit wrapping key, bound to `aad`: 60 bytes. */

@@ -761,9 +761,14 @@ class LocalKeyring implements Keyring {
     row: SubjectKeyRow,
     cacheKey: string,
   ): DataKey {
-    const kekRow = this.#sql.kek.get(jurisdiction, row.kek_id);
-    if (!kekRow) throw this.#noKek(jurisdiction);
-    const kek = this.#kek(jurisdiction, kekRow);
+    // a KEK already unwrapped needs no second read: bulk reads unwrap thousands of DEKs under one
+    // KEK, and destroying a jurisdiction's keys drops its KEKs from the cache with them
+    let kek = this.#keks.get(`${jurisdiction}\0${row.kek_id}`);
+    if (kek === undefined) {
+      const kekRow = this.#sql.kek.get(jurisdiction, row.kek_id);
+      if (!kekRow) throw this.#noKek(jurisdiction);
+      kek = this.#kek(jurisdiction, kekRow);
+    }
     const key = unwrapKey(
       kek,
       { kind: 'subject-key', jurisdiction, subjectId, keyId: row.id, kekId: row.kek_id },

@@ -12,7 +12,13 @@
  * Every step is an entry in the jurisdiction's log: `migrate.plan`, `migrate.batch` (written
  * before the batch commits, L1), `migrate.complete`, `migrate.verify`.
  */
-import { decryptRecord, encryptRecord } from '../../crypto/envelope.js';
+import {
+  digestPlaintexts,
+  digestSealedRecords,
+  type PlainRecord,
+  type SealedRecord,
+  sealRecords,
+} from '../../crypto/envelope-pool.js';
 import type { DataKey, Keyring } from '../../crypto/keyring.js';
 import type { Config } from '../../domain/config.js';
 import { DomicileError } from '../../domain/errors.js';
@@ -30,7 +36,8 @@ import type { PrincipalSummary } from '../access/principal.js';
 import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 import { pseudonymize } from '../audit/entry.js';
 import type { TransferRequest } from '../transfer/gate.js';
-import { contentHash, MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
+import { MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
+import { recordKeys } from './record-keys.js';
 
 /** A readable record of a source, in plaintext (it never leaves this process). */
 export interface SourceRecord {
@@ -233,6 +240,11 @@ export interface RunOptions {
 const compare = (a: { subjectId: string; key: string }, b: { subjectId: string; key: string }): number =>
   a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
+const idsOf = (row: SourceRow): { subjectId: string; key: string } =>
+  row.ok
+    ? { subjectId: row.record.subjectId, key: row.record.key }
+    : { subjectId: row.subjectId, key: row.key };
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -274,21 +286,40 @@ export async function runMigration(
   };
   const started = now();
   const processedAtStart = progress.processed;
+  // Batches are read, decrypted and re-encrypted up to BATCHES_AHEAD ahead of the one that passes
+  // the gate and commits, so the envelope pool's threads do the crypto while this one reads and
+  // writes. Nothing of a batch ahead is written before its turn: the cursor still commits with
+  // exactly the records it covers.
+  const ahead: Promise<PreparedBatch | undefined>[] = [];
+  /** The page read last: the next one starts after its last row. */
+  let lastRead: Promise<SourceRow[]> | undefined;
+  const readAhead = (): void => {
+    const rows =
+      lastRead === undefined
+        ? source.readPage(progress.cursor, batchSize)
+        : lastRead.then((page) => {
+            const last = page.at(-1);
+            return last === undefined ? [] : source.readPage(idsOf(last), batchSize);
+          });
+    lastRead = rows;
+    const batch = rows.then(async (page): Promise<PreparedBatch | undefined> => {
+      const last = page.at(-1);
+      if (last === undefined) return undefined;
+      const sealed = await sealBatch(config, jurisdiction, target, page);
+      return { ...sealed, rows: page.length, cursor: idsOf(last) };
+    });
+    // a batch prepared ahead of a stop or a failure is dropped unwritten
+    batch.catch(() => undefined);
+    ahead.push(batch);
+  };
+  for (let i = 0; i < BATCHES_AHEAD; i++) readAhead();
   for (;;) {
     if (options.signal?.aborted) break;
-    const rows = await source.readPage(progress.cursor, batchSize);
-    if (rows.length === 0) break;
-    const sealed = await sealBatch(config, jurisdiction, target, rows);
-    const { failures } = sealed;
-    let { records } = sealed;
-    const last = rows[rows.length - 1];
-    const cursor =
-      last === undefined
-        ? progress.cursor
-        : {
-            subjectId: last.ok ? last.record.subjectId : last.subjectId,
-            key: last.ok ? last.record.key : last.key,
-          };
+    const batch = await ahead.shift();
+    if (batch === undefined) break;
+    readAhead();
+    const { failures, cursor } = batch;
+    let { records } = batch;
     // INVARIANT T1: a batch crosses regions only through the transfer gate (one call per class)
     const volumes = new Map<string, { records: number; bytes: number }>();
     for (const record of records) {
@@ -318,11 +349,11 @@ export async function runMigration(
       { migration: id, batch: progress.batches + 1, records: records.length, failed: failures.length },
       target.regionId,
     );
-    if (target.directory && sealed.unregistered.length > 0) {
+    if (target.directory && batch.unregistered.length > 0) {
       // registered only now that the batch is on the record; a subject registered elsewhere
       // in the meantime keeps its records out of the batch
       const conflicts = new Set<string>();
-      for (const subjectId of sealed.unregistered) {
+      for (const subjectId of batch.unregistered) {
         if ((await target.directory.register(subjectId, jurisdiction)) === 'conflict')
           conflicts.add(subjectId);
       }
@@ -339,7 +370,7 @@ export async function runMigration(
       ...before,
       status: 'running',
       cursor,
-      processed: before.processed + rows.length,
+      processed: before.processed + batch.rows,
       copied: before.copied + outcome.copied,
       skipped: before.skipped + outcome.skipped,
       failed: before.failed + failures.length,
@@ -377,6 +408,20 @@ export async function runMigration(
 }
 
 const CONFLICT = 'subject is registered in another jurisdiction';
+
+/** Batches read and sealed ahead of the one being committed. */
+const BATCHES_AHEAD = 2;
+
+/** A batch read and sealed under the target's keys, not written yet. */
+interface PreparedBatch {
+  readonly records: StoredRecord[];
+  readonly failures: MigrationFailure[];
+  readonly unregistered: SubjectId[];
+  /** Source rows the batch covers (records and failures). */
+  readonly rows: number;
+  /** The ids of its last row: the cursor to commit with it. */
+  readonly cursor: MigrationCursor;
+}
 
 /**
  * Encrypts a page of source rows under the target's keys; unreadable rows, and rows of subjects
@@ -421,26 +466,29 @@ async function sealBatch(
   const personal = readable.filter((r) => !isGlobalClass(config, r.classId)).map((r) => r.subjectId);
   const keys = await target.keyring.subjectKeys(jurisdiction, personal, true);
   const regionKey = personal.length === readable.length ? undefined : await target.keyring.regionKey();
-  const records: StoredRecord[] = [];
-  for (const r of readable) {
+  const plain = readable.map((r): PlainRecord => {
     const key: DataKey | undefined = isGlobalClass(config, r.classId) ? regionKey : keys.get(r.subjectId);
     if (!key)
       throw new DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE', 'no data key for a migrated subject');
-    records.push({
+    return {
+      key,
+      aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+      plaintext: r.plaintext,
+    };
+  });
+  const ciphertexts = await sealRecords(plain);
+  const records = readable.map(
+    (r, i): StoredRecord => ({
       subjectId: r.subjectId,
       key: r.key,
       jurisdiction,
       classId: r.classId,
       version: r.version,
-      ciphertext: encryptRecord(
-        key,
-        { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
-        r.plaintext,
-      ),
-      keyId: key.id,
+      ciphertext: ciphertexts[i] as Buffer,
+      keyId: (plain[i] as PlainRecord).key.id,
       updatedAt: r.updatedAt,
-    });
-  }
+    }),
+  );
   return { records, failures, unregistered };
 }
 
@@ -477,40 +525,61 @@ export interface VerifyReport {
   readonly differences: readonly VerifyDifference[];
 }
 
-/** Reads a sorted stream page by page. */
+/**
+ * Reads a sorted stream page by page, one page ahead: the next page is read (and decrypted and
+ * hashed on the envelope pool) while the current one is compared.
+ */
 class PagedReader<T> {
   readonly #next: (after: T | undefined) => Promise<T[]>;
+  #ahead: Promise<T[]>;
   #page: T[] = [];
   #index = 0;
-  #last: T | undefined;
   #done = false;
 
   constructor(next: (after: T | undefined) => Promise<T[]>) {
     this.#next = next;
+    this.#ahead = this.#read(undefined);
   }
 
   async peek(): Promise<T | undefined> {
     if (this.#index < this.#page.length) return this.#page[this.#index];
     if (this.#done) return undefined;
-    this.#page = await this.#next(this.#last);
+    this.#page = await this.#ahead;
     this.#index = 0;
-    if (this.#page.length === 0) {
+    const last = this.#page.at(-1);
+    if (last === undefined) {
       this.#done = true;
       return undefined;
     }
+    this.#ahead = this.#read(last);
     return this.#page[0];
   }
 
   take(): void {
-    this.#last = this.#page[this.#index];
     this.#index++;
+  }
+
+  #read(after: T | undefined): Promise<T[]> {
+    const page = this.#next(after);
+    // a page read ahead of a failure is never awaited: its own failure is not news
+    page.catch(() => undefined);
+    return page;
   }
 }
 
-const idsOf = (row: SourceRow): { subjectId: string; key: string } =>
-  row.ok
-    ? { subjectId: row.record.subjectId, key: row.record.key }
-    : { subjectId: row.subjectId, key: row.key };
+/** A source row and, when it is readable, the SHA-256 (hex) of its plaintext. */
+interface HashedSourceRow {
+  readonly row: SourceRow;
+  readonly ids: MigrationCursor;
+  readonly contentHash: string | undefined;
+}
+
+/** A target record and the SHA-256 (hex) of its plaintext, or why it cannot be read. */
+interface HashedTargetRecord {
+  readonly record: StoredRecord;
+  readonly contentHash: string | undefined;
+  readonly unreadable: string | undefined;
+}
 
 /**
  * Verifies a migration: computes, independently on each side, an RFC 9162 Merkle root over
@@ -539,29 +608,47 @@ export async function verifyMigration(
     }
     return p;
   };
-  const sourceReader = new PagedReader<SourceRow>((after) =>
-    source.readPage(after === undefined ? null : idsOf(after), pageSize),
-  );
-  const targetReader = new PagedReader<StoredRecord>((after) =>
-    target.store.scanRecords({
+  // Each side is decrypted and hashed on its own (the source under its keys, the target under
+  // the target's) on the envelope pool; only the hashes come back to be compared here.
+  const sourceReader = new PagedReader<HashedSourceRow>(async (after) => {
+    const rows = await source.readPage(after?.ids ?? null, pageSize);
+    const plaintexts: Uint8Array[] = [];
+    for (const row of rows) if (row.ok) plaintexts.push(row.record.plaintext);
+    const hashes = await digestPlaintexts(plaintexts);
+    let next = 0;
+    return rows.map((row) => ({
+      row,
+      ids: idsOf(row),
+      contentHash: row.ok ? hashes[next++]?.toString('hex') : undefined,
+    }));
+  });
+  const targetReader = new PagedReader<HashedTargetRecord>(async (after) => {
+    const records = await target.store.scanRecords({
       jurisdiction,
-      ...(after === undefined ? {} : { after: { subjectId: after.subjectId, key: after.key } }),
+      ...(after === undefined ? {} : { after: { subjectId: after.record.subjectId, key: after.record.key } }),
       limit: pageSize,
-    }),
-  );
-  const decryptTarget = async (r: StoredRecord): Promise<Uint8Array | string> => {
-    const key = await target.keyring.keyById(jurisdiction, r.subjectId, r.keyId);
-    if (!key) return 'data key destroyed';
-    try {
-      return decryptRecord(
+    });
+    const keys = await recordKeys(target.keyring, jurisdiction, records, { tolerate: false });
+    const sealed: SealedRecord[] = [];
+    records.forEach((r, i) => {
+      const key = keys[i];
+      if (!key) return;
+      sealed.push({
         key,
-        { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
-        r.ciphertext,
-      );
-    } catch {
-      return 'ciphertext failed authentication';
-    }
-  };
+        aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+        ciphertext: r.ciphertext,
+      });
+    });
+    const hashes = await digestSealedRecords(sealed);
+    let next = 0;
+    return records.map((record, i): HashedTargetRecord => {
+      if (!keys[i]) return { record, contentHash: undefined, unreadable: 'data key destroyed' };
+      const hash = hashes[next++];
+      return hash === undefined
+        ? { record, contentHash: undefined, unreadable: 'ciphertext failed authentication' }
+        : { record, contentHash: hash.toString('hex'), unreadable: undefined };
+    });
+  });
   const sourceTree = new MerkleAccumulator();
   const targetTree = new MerkleAccumulator();
   const differences: VerifyDifference[] = [];
@@ -576,7 +663,7 @@ export async function verifyMigration(
     const s = await sourceReader.peek();
     const t = await targetReader.peek();
     if (s === undefined && t === undefined) break;
-    const order = s === undefined ? 1 : t === undefined ? -1 : compare(idsOf(s), t);
+    const order = s === undefined ? 1 : t === undefined ? -1 : compare(s.ids, t.record);
     if (order > 0 && t !== undefined) {
       newInTarget++;
       targetReader.take();
@@ -584,33 +671,33 @@ export async function verifyMigration(
     }
     if (s === undefined) break;
     sourceReader.take();
-    const ids = idsOf(s);
+    const { ids, row, contentHash: sourceHash } = s;
     const counterpart = order === 0 ? t : undefined;
     if (counterpart) targetReader.take();
-    if (!s.ok) {
-      differ({ ...ids, kind: 'unreadable-source', reason: s.reason });
+    if (!row.ok) {
+      differ({ ...ids, kind: 'unreadable-source', reason: row.reason });
       continue;
     }
-    const record = s.record;
-    if (counterpart && counterpart.version > record.version) {
+    const record = row.record;
+    if (counterpart && counterpart.record.version > record.version) {
       superseded++;
       continue;
     }
+    if (sourceHash === undefined) throw new DomicileError('DOMICILE_ERR_INTERNAL', 'verify: no content hash');
     const pseudonym = pseudonymOf(record.subjectId);
-    const sourceHash = contentHash(record.plaintext);
     sourceTree.add(recordLeaf(pseudonym, record.key, record.version, sourceHash));
     if (!counterpart) {
       differ({ ...ids, kind: 'missing' });
       continue;
     }
-    const plaintext = await decryptTarget(counterpart);
-    if (typeof plaintext === 'string') {
-      differ({ ...ids, kind: 'unreadable-target', reason: plaintext });
+    const { contentHash: targetHash, unreadable } = counterpart;
+    if (targetHash === undefined) {
+      differ({ ...ids, kind: 'unreadable-target', reason: unreadable ?? 'unreadable' });
       continue;
     }
-    const targetHash = contentHash(plaintext);
-    targetTree.add(recordLeaf(pseudonym, counterpart.key, counterpart.version, targetHash));
-    if (counterpart.version < record.version) differ({ ...ids, kind: 'older' });
+    const { key, version } = counterpart.record;
+    targetTree.add(recordLeaf(pseudonym, key, version, targetHash));
+    if (version < record.version) differ({ ...ids, kind: 'older' });
     else if (targetHash !== sourceHash) differ({ ...ids, kind: 'mismatch' });
   }
   const sourceRoot = Buffer.from(sourceTree.root()).toString('hex');

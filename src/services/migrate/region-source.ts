@@ -3,12 +3,13 @@
  * jurisdiction, decrypted under the region's own keyring. A row whose key is destroyed or whose
  * ciphertext fails authentication is reported with its ids and the migration goes on.
  */
-import { decryptRecord } from '../../crypto/envelope.js';
-import type { DataKey, Keyring } from '../../crypto/keyring.js';
+import { openRecords, type SealedRecord } from '../../crypto/envelope-pool.js';
+import type { Keyring } from '../../crypto/keyring.js';
 import type { JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import type { MigrationCursor } from '../../store/migration-store.js';
-import type { RegionStore } from '../../store/region-store.js';
+import type { RegionStore, StoredRecord } from '../../store/region-store.js';
 import type { MigrationSource, SourceRow, SourceVolume } from './migration.js';
+import { recordKeys } from './record-keys.js';
 
 /** Options of `regionSource`. */
 export interface RegionSourceOptions {
@@ -19,6 +20,13 @@ export interface RegionSourceOptions {
   /** Counts records and bytes (the SQLite adapter's `measureSqliteJurisdiction`). */
   readonly measure: () => Promise<SourceVolume>;
 }
+
+const unreadable = (r: StoredRecord, reason: string): SourceRow => ({
+  ok: false,
+  subjectId: r.subjectId,
+  key: r.key,
+  reason,
+});
 
 /**
  * The migration source of a region.
@@ -41,54 +49,44 @@ export function regionSource(options: RegionSourceOptions): MigrationSource {
           : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
         limit,
       });
-      const keys = new Map<string, DataKey | undefined>();
+      const keys = await recordKeys(keyring, jurisdiction, page, { tolerate: true });
+      const readable: { index: number; sealed: SealedRecord }[] = [];
       const rows: SourceRow[] = [];
-      for (const r of page) {
-        const cacheKey = `${r.subjectId}\0${r.keyId}`;
-        let key = keys.get(cacheKey);
-        if (!keys.has(cacheKey)) {
-          try {
-            key = await keyring.keyById(jurisdiction, r.subjectId, r.keyId);
-          } catch {
-            key = undefined;
-          }
-          keys.set(cacheKey, key);
-        }
+      for (const [i, r] of page.entries()) {
+        const key = keys[i];
         if (!key) {
-          rows.push({
-            ok: false,
-            subjectId: r.subjectId,
-            key: r.key,
-            reason: 'data key missing or destroyed',
-          });
+          rows.push(unreadable(r, 'data key missing or destroyed'));
           continue;
         }
-        try {
-          const plaintext = decryptRecord(
+        readable.push({
+          index: rows.length,
+          sealed: {
             key,
-            { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
-            r.ciphertext,
-          );
-          rows.push({
-            ok: true,
-            record: {
-              subjectId: r.subjectId,
-              key: r.key,
-              classId: r.classId,
-              version: r.version,
-              updatedAt: r.updatedAt,
-              plaintext,
-            },
-          });
-        } catch {
-          rows.push({
-            ok: false,
+            aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+            ciphertext: r.ciphertext,
+          },
+        });
+        // until it opens below
+        rows.push(unreadable(r, 'ciphertext failed authentication'));
+      }
+      // every row is authenticated on the way (AES-GCM), on the envelope pool's worker threads
+      const plaintexts = await openRecords(readable.map((r) => r.sealed));
+      readable.forEach(({ index }, i) => {
+        const r = page[index] as StoredRecord;
+        const plaintext = plaintexts[i];
+        if (plaintext === undefined) return;
+        rows[index] = {
+          ok: true,
+          record: {
             subjectId: r.subjectId,
             key: r.key,
-            reason: 'ciphertext failed authentication',
-          });
-        }
-      }
+            classId: r.classId,
+            version: r.version,
+            updatedAt: r.updatedAt,
+            plaintext,
+          },
+        };
+      });
       return rows;
     },
   };

@@ -64,9 +64,10 @@ export function openSqliteMigrationStore(store: SqliteRegionStore): MigrationSto
       'INSERT INTO migrate_progress (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data',
     ),
     // the same rule as `RegionStore.putRecordIfNewer`: an older copy never overwrites a newer one
-    putIfNewer: db.prepare(
+    // positional parameters: no parameter object per record of a batch
+    putIfNewer: db.prepare<[string, string, string, string, number, Uint8Array, string, number]>(
       `INSERT INTO records (subject_id, key, jurisdiction, class_id, version, ciphertext, key_id, updated_at)
-        VALUES (@subjectId, @key, @jurisdiction, @classId, @version, @ciphertext, @keyId, @updatedAt)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (subject_id, key) DO UPDATE SET jurisdiction = excluded.jurisdiction,
           class_id = excluded.class_id, version = excluded.version, ciphertext = excluded.ciphertext,
           key_id = excluded.key_id, updated_at = excluded.updated_at
@@ -100,16 +101,16 @@ export function openSqliteMigrationStore(store: SqliteRegionStore): MigrationSto
       store.writeBatched('commit migration batch', () => {
         let copied = 0;
         for (const r of records) {
-          copied += sql.putIfNewer.run({
-            subjectId: r.subjectId,
-            key: r.key,
-            jurisdiction: r.jurisdiction,
-            classId: r.classId,
-            version: r.version,
-            ciphertext: r.ciphertext,
-            keyId: r.keyId,
-            updatedAt: r.updatedAt,
-          }).changes;
+          copied += sql.putIfNewer.run(
+            r.subjectId,
+            r.key,
+            r.jurisdiction,
+            r.classId,
+            r.version,
+            r.ciphertext,
+            r.keyId,
+            r.updatedAt,
+          ).changes;
         }
         const outcome: BatchOutcome = { copied, skipped: records.length - copied };
         const progress = next(outcome);
