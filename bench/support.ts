@@ -98,7 +98,7 @@ export async function startServer(
   }
 }
 
-export { freePort } from '../test/support/topology-config.js';
+export { freePort } from '../test/support/ports.js';
 
 /** The result of one load run. */
 export interface LoadResult {

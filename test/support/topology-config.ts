@@ -1,26 +1,10 @@
 /**
  * The three-region deployment that the process tests (`topology.ts`) and the vault benchmark
  * (`bench/deployments.ts`) run as separate processes: US home and failover, and SG, each region
- * node's internal endpoint on a loopback port; and what both need to set it up (a free port, a
- * fresh PostgreSQL database). No Vitest import: the benchmark uses it too.
+ * node's internal endpoint on a loopback port; and how each gets a fresh PostgreSQL database.
+ * No Vitest import: the benchmark uses it too.
  */
-import { createServer } from 'node:net';
 import pg from 'pg';
-
-/** A free loopback port (asked of the kernel, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port assigned'));
-      });
-    });
-  });
-}
 
 /** Creates database `<name>` on the server of `url` (a superuser's); returns its URL. */
 export async function createDatabase(url: string, name: string): Promise<string> {

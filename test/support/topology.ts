@@ -12,14 +12,9 @@ import { loadIssuerPrivateKey } from '../../src/server/deployment.js';
 import { issueToken, type PrincipalClaims } from '../../src/services/access/tokens.js';
 import { bin, run } from './cli.js';
 import { repoRoot } from './deployment.js';
+import { freePort } from './ports.js';
 import { postgresUrl } from './postgres.js';
-import {
-  createDatabase,
-  freePort,
-  TOPOLOGY_REGIONS,
-  type TopologyRegion,
-  topologyConfig,
-} from './topology-config.js';
+import { createDatabase, TOPOLOGY_REGIONS, type TopologyRegion, topologyConfig } from './topology-config.js';
 
 /** A running child process of the topology. */
 export interface Child {

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/ports.js';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../../domain/ids.js';
@@ -279,7 +279,7 @@ describe('openPostgresControlStore', () => {
 
   describe('when the server cannot be reached', () => {
     it('fails with DOMICILE_ERR_STORE_UNAVAILABLE, the driver error as cause, no credentials in the message', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const error = await rejection(
         openPostgresControlStore({ url: `postgres://domicile:s3cret@127.0.0.1:${port}/db` }),
       );
@@ -380,17 +380,3 @@ describe('PostgresControlStore', () => {
     });
   });
 });
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
