@@ -61,3 +61,26 @@ describe('the import graph', () => {
     expect(outside).toEqual([]);
   });
 });
+
+describe('the console', () => {
+  const consoleSrc = join(repoRoot, 'console', 'src');
+  const imports = sources(consoleSrc).flatMap((file) => {
+    const text = readFileSync(file, 'utf8');
+    return [
+      ...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\s+['"]([^'"]+)['"]/g),
+    ].map((m) => ({ from: relative(consoleSrc, file), to: m[1] ?? m[2] ?? '' }));
+  });
+
+  it('has imports to check', () => {
+    expect(imports.length).toBeGreaterThan(10);
+  });
+
+  it('imports nothing of the server or any package: it talks to the public HTTP API only', () => {
+    const outside = imports.filter(
+      (i) =>
+        !i.to.startsWith('.') ||
+        relative(consoleSrc, resolve(consoleSrc, dirname(i.from), i.to)).startsWith('..'),
+    );
+    expect(outside).toEqual([]);
+  });
+});

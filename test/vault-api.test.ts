@@ -278,6 +278,13 @@ describe('operations endpoints', () => {
     expect((await d.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const ready = await d.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.json().regions['oci-us-ashburn']).toBe('up');
+    expect(ready.json().jurisdictions.US).toEqual({
+      home: 'oci-us-ashburn',
+      serving: ['oci-us-ashburn', 'oci-us-phoenix'],
+      draining: ['us-va-legacy'],
+      servedBy: 'oci-us-ashburn',
+      status: 'home',
+    });
     const metrics = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(
       /domicile_requests_total\{jurisdiction="US",region="oci-us-ashburn",outcome="200"\} \d+/,

@@ -40,6 +40,10 @@ export const ERROR_CATALOG = {
   DOMICILE_ERR_SUBJECT_NOT_FOUND: { status: 404, description: 'no such subject' },
   DOMICILE_ERR_RECORD_NOT_FOUND: { status: 404, description: 'no such record' },
   DOMICILE_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
+  DOMICILE_ERR_CONSOLE_NOT_BUILT: {
+    status: 404,
+    description: 'the web console is not built into this installation (`npm run build` builds it)',
+  },
   DOMICILE_ERR_JURISDICTION_CONFLICT: {
     status: 409,
     description: 'the subject is registered in another jurisdiction',

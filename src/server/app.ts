@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import type { Config } from '../domain/config.js';
 import { isDomicileError } from '../domain/errors.js';
 import { parseRecordKey, parseSubjectId } from '../domain/ids.js';
-import { requireClass } from '../domain/residency.js';
+import { drainingRegions, requireClass, servingRegions } from '../domain/residency.js';
 import type { Principal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import type { RequestContext } from '../services/vault/region-node.js';
@@ -29,6 +29,18 @@ export interface AppOptions {
   readonly ready?: () => Promise<Record<string, 'up' | 'down'>>;
   /** Extra routes (transparency log, access requests) registered by later services. */
   readonly plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void> | void>;
+}
+
+/** One jurisdiction in `/readyz`: its regions in routing order and the one that would serve now. */
+export interface JurisdictionReadiness {
+  readonly home: string;
+  /** Home, then failover regions: the routing order. */
+  readonly serving: readonly string[];
+  /** Legacy regions still holding data during a migration. */
+  readonly draining: readonly string[];
+  /** The first serving region that is up, or null: then requests fail closed with 503. */
+  readonly servedBy: string | null;
+  readonly status: 'home' | 'failover' | 'unavailable';
 }
 
 declare module 'fastify' {
@@ -143,7 +155,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const regions = (await options.ready?.()) ?? {};
     const ready = Object.values(regions).every((s) => s === 'up');
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', regions });
+    // per jurisdiction, who would serve it now: the first region up in routing order (R2)
+    const jurisdictions: Record<string, JurisdictionReadiness> = {};
+    for (const j of config.jurisdictions.values()) {
+      const serving = servingRegions(config, j.id);
+      const servedBy = serving.find((id) => regions[id] === 'up') ?? null;
+      jurisdictions[j.id] = {
+        home: j.home,
+        serving,
+        draining: drainingRegions(config, j.id),
+        servedBy,
+        status: servedBy === null ? 'unavailable' : servedBy === j.home ? 'home' : 'failover',
+      };
+    }
+    return reply
+      .status(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'degraded', regions, jurisdictions });
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());

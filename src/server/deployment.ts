@@ -48,6 +48,7 @@ import { openSqliteRegionStore, type SqliteRegionStore } from '../store/sqlite/s
 import { registerAccessRoutes } from './access-routes.js';
 import { buildApp } from './app.js';
 import { type AuditFactory, type AuditLogs, ensureLogKeys, openTransparencyAuditLogs } from './audit-logs.js';
+import { type ConsoleStatus, consoleStatus, registerConsole } from './console.js';
 import { registerLogRoutes } from './log-routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { openTransferServices, type TransferServices } from './transfer-wiring.js';
@@ -291,6 +292,8 @@ export interface Embedded {
   readonly policies: ActivePolicy;
   /** The transfer gate, backups, exports and relocation. */
   readonly transfers: TransferServices;
+  /** The web console at `/console/`: whether its build was found, and where. */
+  readonly console: ConsoleStatus;
   close(): Promise<void>;
 }
 
@@ -396,6 +399,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     });
   }
   const verifier = await openTokenVerifier(config, dataDir);
+  const consoleBuild = consoleStatus();
   app = await buildApp({
     config,
     vault,
@@ -406,6 +410,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
       (instance) => registerLogRoutes(instance, { config, logs: audit.logs, vault, verifier }),
       (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
       (instance) => transfers.register(instance, verifier),
+      (instance) => registerConsole(instance, { directory: consoleBuild.directory }),
     ],
     ready: () => regionHealth(nodes),
   });
@@ -425,6 +430,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     governance,
     policies,
     transfers,
+    console: consoleBuild,
     async close() {
       lockbox.stop();
       await app?.close();

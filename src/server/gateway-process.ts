@@ -21,6 +21,7 @@ import { Router } from '../services/routing/router.js';
 import { VaultService } from '../services/vault/vault.js';
 import { registerAccessRoutes } from './access-routes.js';
 import { buildApp } from './app.js';
+import { registerConsole } from './console.js';
 import {
   Closers,
   controlStoreSpec,
@@ -128,6 +129,7 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
       plugins: [
         (instance) => registerAccessRoutes(instance, { lockbox, governance, verifier }),
         (instance) => registerLogProxy(instance, { config, clients, vault, verifier, audit }),
+        (instance) => registerConsole(instance),
       ],
       ready: () => regionHealth(clients),
     });

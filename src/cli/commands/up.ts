@@ -55,6 +55,7 @@ export function register(program: Command): void {
             `  regions: ${regions}`,
             `  jurisdictions: ${[...config.jurisdictions.keys()].join(', ')}`,
             `  data: ${options.data}`,
+            `  console: ${embedded.console.available ? `${url}/console/` : 'not built (run `npm run build`)'}`,
             '',
             'Try it (a demo token for a US data-security steward, valid 8 h):',
             `  export TOKEN=${token}`,
@@ -62,6 +63,15 @@ export function register(program: Command): void {
             `  curl -s -X PUT ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"class":"protected","value":"ada@example.com"}'`,
             `  curl -s ${url}/v1/subjects/user-1/records/email -H "authorization: Bearer $TOKEN"`,
             '',
+            ...(embedded.console.available
+              ? [
+                  // a fragment never reaches the server; the console moves the token into the
+                  // tab's session storage and strips it from the address bar at once
+                  'Or open the console, signed in with the same token:',
+                  `  ${url}/console/#token=${token}`,
+                  '',
+                ]
+              : []),
             'Audit it as an outsider would (every access is in the jurisdiction’s transparency log):',
             ...(await Promise.all(
               [...config.jurisdictions.values()].map(
