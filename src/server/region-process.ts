@@ -18,25 +18,16 @@ import { loadMasterKey } from '../crypto/master-key.js';
 import { countryOfCertificate } from '../crypto/peer-identity.js';
 import type { Config, Region } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
-import type { ClassId, JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
+import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
 import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
 import { type AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
 import { SpoolingAuditSink } from '../services/audit/relay.js';
-import { HttpsRegionClient } from '../services/routing/https-region-client.js';
-import { decodeReplica, encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
-import { type Spool, SpooledForwarder } from '../services/routing/spooled-forwarder.js';
+import { HttpsRegionClient, type HttpsRegionClientOptions } from '../services/routing/https-region-client.js';
+import { encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
+import { SpooledForwarder } from '../services/routing/spooled-forwarder.js';
 import { TransferGate } from '../services/transfer/gate.js';
-import type {
-  RecordListing,
-  RecordMeta,
-  RecordRef,
-  RecordWithValue,
-  RegionClient,
-  Replica,
-  RequestContext,
-  SubjectRef,
-} from '../services/vault/region-node.js';
+import type { Replica, RequestContext, SubjectRef } from '../services/vault/region-node.js';
 import { RegionNode, type RegionNodeOptions } from '../services/vault/region-node.js';
 import { FileSpool } from '../store/file-spool.js';
 import { openPostgresLogStorage } from '../store/postgres/postgres-log-storage.js';
@@ -114,19 +105,17 @@ function assertCertificateCountry(region: Region, tls: TlsMaterial): void {
   }
 }
 
-/** HTTPS clients of the other regions that have an endpoint, for replication and erasure. */
-export function regionClients(
+/** HTTPS clients of the regions that have an endpoint (but `except`), for routing, replication and erasure. */
+export function regionClients<C extends HttpsRegionClient = HttpsRegionClient>(
   config: Config,
   tls: TlsMaterial,
   except?: RegionId,
-): Map<RegionId, HttpsRegionClient> {
-  const clients = new Map<RegionId, HttpsRegionClient>();
+  make: (options: HttpsRegionClientOptions) => C = (options) => new HttpsRegionClient(options) as C,
+): Map<RegionId, C> {
+  const clients = new Map<RegionId, C>();
   for (const region of config.regions.values()) {
     if (region.id === except || region.status === 'retired' || region.endpoint === undefined) continue;
-    clients.set(
-      region.id,
-      new HttpsRegionClient({ regionId: region.id, url: region.endpoint, tls, country: region.country }),
-    );
+    clients.set(region.id, make({ regionId: region.id, url: region.endpoint, tls, country: region.country }));
   }
   return clients;
 }
@@ -194,21 +183,21 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     const plane = await openControlPlane(controlSpec, dataDir);
     closers.add(() => plane.close());
 
-    const clients = regionClients(config, tls, regionId);
-    closers.add(() => {
-      for (const client of clients.values()) client.close();
-    });
     // replicas for a region that is down wait here and reach it when it is back
-    const peers = new Map<RegionId, RegionClient>();
-    const handoffs: ReplicaHandoff[] = [];
-    for (const [id, client] of clients) {
-      const spool = FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${id}.jsonl`));
-      closers.add(() => spool.close());
-      const handoff = new ReplicaHandoff(client, spool, warn(`replica handoff to ${id}`));
-      closers.add(() => handoff.close());
-      peers.set(id, handoff);
-      handoffs.push(handoff);
-    }
+    const clients = regionClients(
+      config,
+      tls,
+      regionId,
+      (options) =>
+        new ReplicaHandoff(
+          options,
+          FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${options.regionId}.jsonl`)),
+          warn(`replica handoff to ${options.regionId}`),
+        ),
+    );
+    closers.add(async () => {
+      for (const client of clients.values()) await client.close();
+    });
 
     // the logs of the jurisdictions whose home this is; a spooling relay to the others' homes
     const logs = new Map<JurisdictionId, AuditLog>();
@@ -268,14 +257,14 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     const gate = new TransferGate({ config, audit, onError: warn('transfer summary failed') });
     gate.start();
     closers.add(() => gate.stop());
-    const node = new ProcessRegionNode(handoffs, ledger, {
+    const node = new ProcessRegionNode([...clients.values()], ledger, {
       config,
       regionId,
       store,
       keyring,
       authorizer,
       audit,
-      peers: (id) => peers.get(id),
+      peers: (id) => clients.get(id),
       gate,
     });
     app = await buildRegionApp({
@@ -311,31 +300,26 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
 }
 
 /**
- * Another region node as this node's peer: every operation goes to it directly, except that a
- * replica it cannot take now (it is down) waits in a spool in this region and reaches it, in
- * order, when it is back, so a home region that restarts after a failover catches up.
+ * Another region node as this node's peer, reached over HTTPS, except that a replica it cannot
+ * take now (it is down) waits in a spool in this region and reaches it, in order, when it is
+ * back, so a home region that restarts after a failover catches up.
  */
-class ReplicaHandoff implements RegionClient {
-  readonly regionId: RegionId;
-  private readonly client: HttpsRegionClient;
+class ReplicaHandoff extends HttpsRegionClient {
   private readonly forwarder: SpooledForwarder<WireReplica>;
+  private readonly spool: FileSpool<WireReplica>;
 
-  constructor(client: HttpsRegionClient, spool: Spool<WireReplica>, onError: (error: unknown) => void) {
-    this.regionId = client.regionId;
-    this.client = client;
-    this.forwarder = new SpooledForwarder({
-      send: (wire) => client.receiveReplica(decodeReplica(wire)),
-      spool,
-      onError,
-    });
+  constructor(
+    options: HttpsRegionClientOptions,
+    spool: FileSpool<WireReplica>,
+    onError: (error: unknown) => void,
+  ) {
+    super(options);
+    this.spool = spool;
+    this.forwarder = new SpooledForwarder({ send: (wire) => this.sendReplica(wire), spool, onError });
   }
 
-  receiveReplica(replica: Replica): Promise<void> {
+  override receiveReplica(replica: Replica): Promise<void> {
     return this.forwarder.forward(encodeReplica(replica));
-  }
-
-  close(): Promise<void> {
-    return this.forwarder.close();
   }
 
   /** Delivers what waits for the region; returns how many replicas still wait. */
@@ -344,29 +328,11 @@ class ReplicaHandoff implements RegionClient {
     return this.forwarder.pending;
   }
 
-  putRecord(ctx: RequestContext, ref: RecordRef, classId: ClassId, value: unknown): Promise<RecordMeta> {
-    return this.client.putRecord(ctx, ref, classId, value);
-  }
-  getRecord(ctx: RequestContext, ref: RecordRef): Promise<RecordWithValue> {
-    return this.client.getRecord(ctx, ref);
-  }
-  listRecords(ctx: RequestContext, ref: SubjectRef): Promise<RecordListing[]> {
-    return this.client.listRecords(ctx, ref);
-  }
-  deleteRecord(ctx: RequestContext, ref: RecordRef): Promise<void> {
-    return this.client.deleteRecord(ctx, ref);
-  }
-  eraseSubject(ctx: RequestContext, ref: SubjectRef): Promise<{ records: number }> {
-    return this.client.eraseSubject(ctx, ref);
-  }
-  purgeSubject(ref: SubjectRef): Promise<number> {
-    return this.client.purgeSubject(ref);
-  }
-  recordVersion(ref: RecordRef): Promise<number | undefined> {
-    return this.client.recordVersion(ref);
-  }
-  checkHealth(): Promise<void> {
-    return this.client.checkHealth();
+  /** Stops delivering (what waits stays on disk) and closes the connections and the spool. */
+  override async close(): Promise<void> {
+    await this.forwarder.close();
+    super.close();
+    this.spool.close();
   }
 }
 

@@ -47,7 +47,7 @@ export class FileSpool<T> {
       for (const line of complete.split('\n')) if (line !== '') items.push(JSON.parse(line) as T);
       const spool = new FileSpool<T>(file, items, -1);
       // a torn tail is dropped by writing back what is whole
-      spool.fd = spool.rewrite(items);
+      spool.fd = complete === text && text !== '' ? openSync(file, 'a', 0o600) : spool.rewrite(items);
       return spool;
     } catch (cause) {
       if (cause instanceof DomicileError) throw cause;

@@ -46,6 +46,7 @@ import {
   encodeReplica,
   encodeSubjectRef,
   REGION_API,
+  type WireReplica,
 } from './region-wire.js';
 
 /** Options of an `HttpsRegionClient`. */
@@ -256,7 +257,12 @@ export class HttpsRegionClient implements RegionClient {
   }
 
   async receiveReplica(replica: Replica): Promise<void> {
-    await this.call('POST', REGION_API.receiveReplica, { replica: encodeReplica(replica) });
+    await this.sendReplica(encodeReplica(replica));
+  }
+
+  /** Sends a replica already in its wire form (one kept in a spool, for instance). */
+  async sendReplica(replica: WireReplica): Promise<void> {
+    await this.call('POST', REGION_API.receiveReplica, { replica });
   }
 
   async purgeSubject(ref: SubjectRef): Promise<number> {
