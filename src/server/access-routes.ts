@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessRequestFilter, Lockbox, LockboxContext } from '../services/access/lockbox.js';
 import type { PolicyFiles, PolicyGovernance } from '../services/access/policy-governance.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
-import { anyObject, idParams, stateErrorResponses } from './schemas.js';
+import { idParams, objectResponses } from './schemas.js';
 
 /** Dependencies of the access routes. */
 export interface AccessRoutesOptions {
@@ -15,7 +15,6 @@ export interface AccessRoutesOptions {
   readonly verifier: TokenVerifier;
 }
 
-const errors = { 200: anyObject, 201: anyObject, ...stateErrorResponses };
 const hashParams = {
   type: 'object',
   properties: { hash: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
@@ -85,7 +84,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
           required: ['jurisdiction', 'class', 'subjects', 'actions', 'purpose', 'durationSeconds'],
           additionalProperties: false,
         },
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request, reply) => {
@@ -117,7 +116,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
           },
           additionalProperties: false,
         },
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request) => {
@@ -134,7 +133,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
 
   app.get(
     '/v1/access-requests/:id',
-    { schema: { summary: 'One access request', params: idParams, response: errors } },
+    { schema: { summary: 'One access request', params: idParams, response: objectResponses } },
     async (request) => {
       const { id } = request.params as { id: string };
       return lockbox.get(await context(request), id);
@@ -151,7 +150,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
               ? 'Revoke a pending request or an active grant (an eligible approver, or the grantee)'
               : `${verb === 'approve' ? 'Approve' : 'Deny'} a pending request (an eligible approver, never the requester)`,
           params: idParams,
-          response: errors,
+          response: objectResponses,
         },
       },
       async (request) => {
@@ -174,7 +173,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
           required: ['outcome'],
           additionalProperties: false,
         },
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request) => {
@@ -186,7 +185,12 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
 
   app.get(
     '/v1/policies/active',
-    { schema: { summary: 'The policy set in force: its hash, schema and policy files', response: errors } },
+    {
+      schema: {
+        summary: 'The policy set in force: its hash, schema and policy files',
+        response: objectResponses,
+      },
+    },
     async (request) => {
       await context(request);
       const { hash, files } = governance.activeSet();
@@ -200,7 +204,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
       schema: {
         summary: 'Compare a policy set with the active one (added, removed, changed policy ids)',
         body: policyFilesBody,
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request) => {
@@ -211,7 +215,12 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
 
   app.get(
     '/v1/policies/proposals',
-    { schema: { summary: 'Policy sets: proposed, active, superseded, with approvals', response: errors } },
+    {
+      schema: {
+        summary: 'Policy sets: proposed, active, superseded, with approvals',
+        response: objectResponses,
+      },
+    },
     async (request) => {
       await context(request);
       return { proposals: await governance.list() };
@@ -224,7 +233,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
       schema: {
         summary: 'Stage a new policy set; it must validate, and becomes active once approved',
         body: policyFilesBody,
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request, reply) => {
@@ -239,7 +248,7 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
       schema: {
         summary: 'Approve a proposed policy set with the caller’s own token (a steward or the auditor)',
         params: hashParams,
-        response: errors,
+        response: objectResponses,
       },
     },
     async (request) => {

@@ -177,12 +177,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  const subjectParams = {
+    type: 'object',
+    properties: { subjectId: idParam },
+    required: ['subjectId'],
+  } as const;
+  const registration = {
+    type: 'object',
+    properties: { subjectId: { type: 'string' }, jurisdiction: { type: 'string' } },
+  } as const;
+
   app.put(
     '/v1/subjects/:subjectId',
     {
       schema: {
         summary: 'Register a subject in its home jurisdiction (idempotent)',
-        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        params: subjectParams,
         body: {
           type: 'object',
           properties: { jurisdiction: { type: 'string', minLength: 1, maxLength: 16 } },
@@ -190,14 +200,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           additionalProperties: false,
         },
         response: {
-          200: {
-            type: 'object',
-            properties: { subjectId: { type: 'string' }, jurisdiction: { type: 'string' } },
-          },
-          201: {
-            type: 'object',
-            properties: { subjectId: { type: 'string' }, jurisdiction: { type: 'string' } },
-          },
+          200: registration,
+          201: registration,
           409: errorSchema,
           422: errorSchema,
           ...errors,
@@ -221,7 +225,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Show where a subject lives',
-        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        params: subjectParams,
         response: {
           200: {
             type: 'object',
@@ -256,7 +260,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Erase a subject everywhere: destroy its key, delete its rows in every region (E1)',
-        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        params: subjectParams,
         response: {
           200: {
             type: 'object',
@@ -352,7 +356,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'List a subject’s record keys and classes',
-        params: { type: 'object', properties: { subjectId: idParam }, required: ['subjectId'] },
+        params: subjectParams,
         response: {
           200: {
             type: 'object',

@@ -184,30 +184,22 @@ export async function initDeployment(options: DeploymentOptions): Promise<InitRe
 }
 
 /** Loads the issuer's private key (for `domicile token`). */
-export async function loadIssuerPrivateKey(dataDir: string): Promise<KeyObject> {
-  const paths = deploymentPaths(dataDir);
-  try {
-    return createPrivateKey(await readFile(paths.issuerKey, 'utf8'));
-  } catch (cause) {
-    throw new DomicileError(
-      'DOMICILE_ERR_CONFIG',
-      `${paths.issuerKey}: no issuer key: run \`domicile init\``,
-      { cause },
-    );
-  }
+export function loadIssuerPrivateKey(dataDir: string): Promise<KeyObject> {
+  return loadIssuerKey(deploymentPaths(dataDir).issuerKey, createPrivateKey);
 }
 
 /** Loads the issuer's public key (for verifying tokens). */
-export async function loadIssuerPublicKey(dataDir: string): Promise<KeyObject> {
-  const paths = deploymentPaths(dataDir);
+export function loadIssuerPublicKey(dataDir: string): Promise<KeyObject> {
+  return loadIssuerKey(deploymentPaths(dataDir).issuerPub, createPublicKey);
+}
+
+async function loadIssuerKey(file: string, parse: (pem: string) => KeyObject): Promise<KeyObject> {
   try {
-    return createPublicKey(await readFile(paths.issuerPub, 'utf8'));
+    return parse(await readFile(file, 'utf8'));
   } catch (cause) {
-    throw new DomicileError(
-      'DOMICILE_ERR_CONFIG',
-      `${paths.issuerPub}: no issuer key: run \`domicile init\``,
-      { cause },
-    );
+    throw new DomicileError('DOMICILE_ERR_CONFIG', `${file}: no issuer key: run \`domicile init\``, {
+      cause,
+    });
   }
 }
 

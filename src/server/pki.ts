@@ -226,22 +226,28 @@ export async function loadPki(dataDir: string): Promise<Pki> {
 }
 
 /** The TLS material of one region node: the CA certificate and the node's own pair. */
-export async function loadRegionTls(dataDir: string, regionId: string): Promise<TlsMaterial> {
+export function loadRegionTls(dataDir: string, regionId: string): Promise<TlsMaterial> {
   requireId('region', regionId);
   const paths = pkiPaths(dataDir);
-  const caCert = await readPem(paths.caCert);
-  const ca = parseCertificate(paths.caCert, caCert);
-  const pair = await loadLeaf(ca, paths.regionCert(regionId), paths.regionKey(regionId), regionUri(regionId));
-  return { ca: caCert, ...pair };
+  return loadTls(dataDir, paths.regionCert(regionId), paths.regionKey(regionId), regionUri(regionId));
 }
 
 /** The TLS material of one gateway: the CA certificate and the gateway's client pair. */
-export async function loadGatewayTls(dataDir: string, name: string): Promise<TlsMaterial> {
+export function loadGatewayTls(dataDir: string, name: string): Promise<TlsMaterial> {
   requireId('gateway', name);
   const paths = pkiPaths(dataDir);
-  const caCert = await readPem(paths.caCert);
-  const ca = parseCertificate(paths.caCert, caCert);
-  const pair = await loadLeaf(ca, paths.gatewayCert(name), paths.gatewayKey(name), gatewayUri(name));
+  return loadTls(dataDir, paths.gatewayCert(name), paths.gatewayKey(name), gatewayUri(name));
+}
+
+async function loadTls(
+  dataDir: string,
+  certFile: string,
+  keyFile: string,
+  uri: string,
+): Promise<TlsMaterial> {
+  const { caCert: caFile } = pkiPaths(dataDir);
+  const caCert = await readPem(caFile);
+  const pair = await loadLeaf(parseCertificate(caFile, caCert), certFile, keyFile, uri);
   return { ca: caCert, ...pair };
 }
 

@@ -130,6 +130,14 @@ const recordRef = {
   required: ['subjectId', 'jurisdiction', 'key'],
   properties: { subjectId: id, jurisdiction: id, key: id },
 } as const;
+/** A body of exactly one field. */
+const bodyOf = <S>(name: string, schema: S) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    required: [name],
+    properties: { [name]: schema },
+  }) as const;
 const withContext = (ref: typeof subjectRef | typeof recordRef) =>
   ({
     type: 'object',
@@ -416,14 +424,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     REGION_API.purgeSubject,
     {
       onRequest: region,
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['ref'],
-          properties: { ref: subjectRef },
-        },
-      },
+      schema: { body: bodyOf('ref', subjectRef) },
     },
     async (request) => {
       assertSenderHolds(request, request.body.ref.jurisdiction);
@@ -435,14 +436,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     REGION_API.recordVersion,
     {
       onRequest: region,
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['ref'],
-          properties: { ref: recordRef },
-        },
-      },
+      schema: { body: bodyOf('ref', recordRef) },
     },
     async (request) => {
       assertSenderHolds(request, request.body.ref.jurisdiction);
@@ -458,7 +452,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     {
       onRequest: region,
       schema: {
-        body: { type: 'object', additionalProperties: false, required: ['replica'], properties: { replica } },
+        body: bodyOf('replica', replica),
       },
     },
     async (request, reply) => {
@@ -477,14 +471,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     REGION_API.accessLog,
     {
       onRequest: gateway,
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['ref'],
-          properties: { ref: subjectRef },
-        },
-      },
+      schema: { body: bodyOf('ref', subjectRef) },
     },
     async (request) => {
       const ref = decodeSubjectRef(request.body.ref);
@@ -500,14 +487,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     REGION_API.appendAudit,
     {
       onRequest: admit(['gateway', 'region']),
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['event'],
-          properties: { event: auditEvent },
-        },
-      },
+      schema: { body: bodyOf('event', auditEvent) },
     },
     async (request, reply) => {
       const { event } = request.body;

@@ -33,6 +33,9 @@ export const errorResponses = {
 /** Error statuses of routes that change state (adds 409 and 422). */
 export const stateErrorResponses = { ...errorResponses, 409: errorSchema, 422: errorSchema } as const;
 
+/** Responses of an operation answering any JSON object (200 or 201), or a state error. */
+export const objectResponses = { 200: anyObject, 201: anyObject, ...stateErrorResponses } as const;
+
 /** An id from outside: `[A-Za-z0-9._:-]{1,128}`. */
 export const idParam = { type: 'string', pattern: ID_PATTERN.source } as const;
 
