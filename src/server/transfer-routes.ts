@@ -19,7 +19,7 @@ import {
   readLogEntries,
   transferReportOf,
 } from '../services/transfer/report.js';
-import { anyObject, stateErrorResponses } from './schemas.js';
+import { objectResponses } from './schemas.js';
 
 /** Dependencies of the transfer routes. */
 export interface TransferRoutesOptions {
@@ -33,7 +33,6 @@ export interface TransferRoutesOptions {
   readonly logs: ReadonlyMap<JurisdictionId, AuditLog>;
 }
 
-const responses = { 200: anyObject, 201: anyObject, ...stateErrorResponses };
 const backupIdParams = {
   type: 'object',
   properties: { id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } },
@@ -63,6 +62,93 @@ export async function transfersReport(
   return out;
 }
 
+/** The routes of one kind of backup: create, list, verify (when it has it) and restore. */
+interface BackupRoutes {
+  /** `/v1/backups`, `/v1/key-backups`. */
+  readonly path: string;
+  /** The property of the list answer that holds the backups. */
+  readonly listKey: string;
+  readonly service: Pick<BackupService | KeyBackupService, 'create' | 'list' | 'restore'>;
+  readonly summaries: { readonly create: string; readonly list: string; readonly restore: string };
+  readonly verify?: { readonly summary: string; readonly run: (id: string) => Promise<object> };
+}
+
+function registerBackupRoutes(
+  app: FastifyInstance,
+  context: (request: FastifyRequest) => Promise<OperationContext>,
+  { path, listKey, service, summaries, verify }: BackupRoutes,
+): void {
+  app.post(
+    path,
+    {
+      schema: {
+        summary: summaries.create,
+        body: {
+          type: 'object',
+          properties: { jurisdiction: short, to: short },
+          required: ['jurisdiction', 'to'],
+          additionalProperties: false,
+        },
+        response: objectResponses,
+      },
+    },
+    async (request, reply) => {
+      const ctx = await context(request);
+      const body = request.body as { jurisdiction: string; to: string };
+      return reply.code(201).send(await service.create(body, ctx));
+    },
+  );
+
+  app.get(
+    path,
+    {
+      schema: {
+        summary: summaries.list,
+        querystring: {
+          type: 'object',
+          properties: { region: short, jurisdiction: short },
+          additionalProperties: false,
+        },
+        response: objectResponses,
+      },
+    },
+    async (request) => {
+      await context(request);
+      const query = request.query as { region?: string; jurisdiction?: string };
+      return { [listKey]: await service.list(query) };
+    },
+  );
+
+  if (verify) {
+    app.post(
+      `${path}/:id/verify`,
+      { schema: { summary: verify.summary, params: backupIdParams, response: objectResponses } },
+      async (request) => {
+        await context(request);
+        const { id } = request.params as { id: string };
+        return verify.run(id);
+      },
+    );
+  }
+
+  app.post(
+    `${path}/:id/restore`,
+    {
+      schema: {
+        summary: summaries.restore,
+        params: backupIdParams,
+        body: { type: 'object', properties: { to: short }, required: ['to'], additionalProperties: false },
+        response: objectResponses,
+      },
+    },
+    async (request) => {
+      const ctx = await context(request);
+      const { id } = request.params as { id: string };
+      return service.restore({ id, to: (request.body as { to: string }).to }, ctx);
+    },
+  );
+}
+
 /** Registers the transfer routes. */
 export function registerTransferRoutes(app: FastifyInstance, options: TransferRoutesOptions): void {
   const { verifier, backups, keyBackups, exports, relocation } = options;
@@ -71,137 +157,30 @@ export function registerTransferRoutes(app: FastifyInstance, options: TransferRo
     principal: await verifier.verifyHeader(request.headers.authorization),
   });
 
-  app.post(
-    '/v1/backups',
-    {
-      schema: {
-        summary: 'Back up a jurisdiction’s records, as ciphertext only, into a region’s backup storage',
-        body: {
-          type: 'object',
-          properties: { jurisdiction: short, to: short },
-          required: ['jurisdiction', 'to'],
-          additionalProperties: false,
-        },
-        response: responses,
-      },
+  registerBackupRoutes(app, context, {
+    path: '/v1/backups',
+    listKey: 'backups',
+    service: backups,
+    summaries: {
+      create: 'Back up a jurisdiction’s records, as ciphertext only, into a region’s backup storage',
+      list: 'List backups (ids, counts, roots; no data)',
+      restore: 'Restore a backup into a region allowed to hold its plaintext (idempotent)',
     },
-    async (request, reply) => {
-      const ctx = await context(request);
-      const body = request.body as { jurisdiction: string; to: string };
-      return reply.code(201).send(await backups.create(body, ctx));
+    verify: {
+      summary: 'Verify a backup’s signed manifest against its content',
+      run: async (id) => ({ ...(await backups.verify(id)), verified: true }),
     },
-  );
-
-  app.get(
-    '/v1/backups',
-    {
-      schema: {
-        summary: 'List backups (ids, counts, roots; no data)',
-        querystring: {
-          type: 'object',
-          properties: { region: short, jurisdiction: short },
-          additionalProperties: false,
-        },
-        response: responses,
-      },
+  });
+  registerBackupRoutes(app, context, {
+    path: '/v1/key-backups',
+    listKey: 'keyBackups',
+    service: keyBackups,
+    summaries: {
+      create: 'Back up a jurisdiction’s keyring, sealed, into one of its own regions (never abroad)',
+      list: 'List keyring backups (key ids and counts; no key)',
+      restore: 'Restore a keyring backup into a region of its jurisdiction, without erased subjects’ keys',
     },
-    async (request) => {
-      await context(request);
-      const query = request.query as { region?: string; jurisdiction?: string };
-      return { backups: await backups.list(query) };
-    },
-  );
-
-  app.post(
-    '/v1/backups/:id/verify',
-    {
-      schema: {
-        summary: 'Verify a backup’s signed manifest against its content',
-        params: backupIdParams,
-        response: responses,
-      },
-    },
-    async (request) => {
-      await context(request);
-      const { id } = request.params as { id: string };
-      return { ...(await backups.verify(id)), verified: true };
-    },
-  );
-
-  app.post(
-    '/v1/backups/:id/restore',
-    {
-      schema: {
-        summary: 'Restore a backup into a region allowed to hold its plaintext (idempotent)',
-        params: backupIdParams,
-        body: { type: 'object', properties: { to: short }, required: ['to'], additionalProperties: false },
-        response: responses,
-      },
-    },
-    async (request) => {
-      const ctx = await context(request);
-      const { id } = request.params as { id: string };
-      return backups.restore({ id, to: (request.body as { to: string }).to }, ctx);
-    },
-  );
-
-  app.post(
-    '/v1/key-backups',
-    {
-      schema: {
-        summary: 'Back up a jurisdiction’s keyring, sealed, into one of its own regions (never abroad)',
-        body: {
-          type: 'object',
-          properties: { jurisdiction: short, to: short },
-          required: ['jurisdiction', 'to'],
-          additionalProperties: false,
-        },
-        response: responses,
-      },
-    },
-    async (request, reply) => {
-      const ctx = await context(request);
-      const body = request.body as { jurisdiction: string; to: string };
-      return reply.code(201).send(await keyBackups.create(body, ctx));
-    },
-  );
-
-  app.get(
-    '/v1/key-backups',
-    {
-      schema: {
-        summary: 'List keyring backups (key ids and counts; no key)',
-        querystring: {
-          type: 'object',
-          properties: { region: short, jurisdiction: short },
-          additionalProperties: false,
-        },
-        response: responses,
-      },
-    },
-    async (request) => {
-      await context(request);
-      const query = request.query as { region?: string; jurisdiction?: string };
-      return { keyBackups: await keyBackups.list(query) };
-    },
-  );
-
-  app.post(
-    '/v1/key-backups/:id/restore',
-    {
-      schema: {
-        summary: 'Restore a keyring backup into a region of its jurisdiction, without erased subjects’ keys',
-        params: backupIdParams,
-        body: { type: 'object', properties: { to: short }, required: ['to'], additionalProperties: false },
-        response: responses,
-      },
-    },
-    async (request) => {
-      const ctx = await context(request);
-      const { id } = request.params as { id: string };
-      return keyBackups.restore({ id, to: (request.body as { to: string }).to }, ctx);
-    },
-  );
+  });
 
   app.post(
     '/v1/exports',
@@ -239,7 +218,7 @@ export function registerTransferRoutes(app: FastifyInstance, options: TransferRo
           ],
           additionalProperties: false,
         },
-        response: responses,
+        response: objectResponses,
       },
     },
     async (request) => {
@@ -264,7 +243,7 @@ export function registerTransferRoutes(app: FastifyInstance, options: TransferRo
           required: ['jurisdiction'],
           additionalProperties: false,
         },
-        response: responses,
+        response: objectResponses,
       },
     },
     async (request) => {
@@ -280,7 +259,7 @@ export function registerTransferRoutes(app: FastifyInstance, options: TransferRo
       schema: {
         summary: 'Volumes moved per jurisdiction, destination and class, computed from the logs',
         querystring: { type: 'object', properties: { jurisdiction: short }, additionalProperties: false },
-        response: responses,
+        response: objectResponses,
       },
     },
     async (request) => {

@@ -66,6 +66,19 @@ export interface TransferServices {
   close(): Promise<void>;
 }
 
+/** The backup storage of each region in `data/<region>/<folder>/`, opened once per region. */
+function folderStorages(dataDir: string, folder: string): (region: RegionId) => BackupStorage {
+  const storages = new Map<RegionId, BackupStorage>();
+  return (region) => {
+    let s = storages.get(region);
+    if (!s) {
+      s = new FolderBackupStorage(region, join(dataDir, region, folder));
+      storages.set(region, s);
+    }
+    return s;
+  };
+}
+
 /** Opens the transfer services. */
 export async function openTransferServices(options: TransferServicesOptions): Promise<TransferServices> {
   const { config, dataDir, gate, stores, keyrings, nodes, directory, audit } = options;
@@ -83,24 +96,8 @@ export async function openTransferServices(options: TransferServicesOptions): Pr
     if (!log) throw new DomicileError('DOMICILE_ERR_AUDIT_UNAVAILABLE', `no audit log for \`${j}\``);
     return log.subjectPseudonym(subjectId);
   };
-  const storages = new Map<RegionId, BackupStorage>();
-  const storage = (region: RegionId): BackupStorage => {
-    let s = storages.get(region);
-    if (!s) {
-      s = new FolderBackupStorage(region, join(dataDir, region, 'backups'));
-      storages.set(region, s);
-    }
-    return s;
-  };
-  const keyStorages = new Map<RegionId, BackupStorage>();
-  const keyStorage = (region: RegionId): BackupStorage => {
-    let s = keyStorages.get(region);
-    if (!s) {
-      s = new FolderBackupStorage(region, join(dataDir, region, 'key-backups'));
-      keyStorages.set(region, s);
-    }
-    return s;
-  };
+  const storage = folderStorages(dataDir, 'backups');
+  const keyStorage = folderStorages(dataDir, 'key-backups');
   const backups = new BackupService({
     config,
     stores,

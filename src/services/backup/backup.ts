@@ -11,26 +11,24 @@
  * signed note whose text is the canonical JSON manifest. The manifest's `root` is the RFC 9162
  * Merkle tree root over every record line (leaf = the line's bytes, without the newline).
  */
-import { createHash } from 'node:crypto';
 import { decryptRecord, encryptRecord } from '../../crypto/envelope.js';
 import type { DataKey, Keyring } from '../../crypto/keyring.js';
 import type { Config } from '../../domain/config.js';
-import { DomicileError, isDomicileError } from '../../domain/errors.js';
+import { DomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import { isGlobalClass, requireJurisdiction, requireRegion, servingRegions } from '../../domain/residency.js';
 import type { BackupStorage } from '../../store/backup-storage.js';
 import type { RegionStore, StoredRecord, SubjectDirectory } from '../../store/region-store.js';
 import type { TransferStore } from '../../store/transfer-store.js';
 import { hashLeaf, rootFromLeafHashes } from '../../tlog/merkle.js';
-import { type NoteSigner, type NoteVerifier, openNote, parseNote, signNote } from '../../tlog/note.js';
+import type { NoteSigner, NoteVerifier } from '../../tlog/note.js';
 import type { Principal } from '../access/principal.js';
 import { canonicalJson } from '../audit/entry.js';
-import { checkTransfer, type TransferGate, type TransferRequest } from '../transfer/gate.js';
-import { findBackup, newBackupId, requireOperator } from './common.js';
+import { requireOperator, type TransferGate } from '../transfer/gate.js';
+import { BackupShelf, invalidBackup, newBackupId, refuseIfDenied, sha256 } from './common.js';
 
 /** Version of the manifest format. */
 export const MANIFEST_VERSION = 1;
-const MANIFEST_FILE = 'manifest.note';
 const PAGE = 1000;
 
 /** The signed manifest of a backup. */
@@ -125,21 +123,19 @@ interface RecordLine {
   readonly ciphertext: string;
 }
 
-function invalid(id: string, reason: string): DomicileError {
-  return new DomicileError('DOMICILE_ERR_BACKUP_INVALID', `backup \`${id}\`: ${reason}`);
-}
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+const invalid = (id: string, reason: string): DomicileError => invalidBackup('backup', id, reason);
 const chunkName = (n: number): string => `records-${String(n).padStart(6, '0')}.jsonl`;
 
 /** The backup service. */
 export class BackupService {
   private readonly options: BackupServiceOptions;
   private readonly now: () => Date;
+  private readonly shelf: BackupShelf<BackupManifest>;
 
   constructor(options: BackupServiceOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
+    this.shelf = new BackupShelf({ ...options, what: 'backup', version: MANIFEST_VERSION });
   }
 
   /**
@@ -164,11 +160,15 @@ export class BackupService {
       requestId: ctx.requestId,
       principal: ctx.principal,
     };
-    await this.requireOperator(ctx, { ...base, classId: 'protected', records: 0, bytes: 0 });
+    await requireOperator(gate, ctx.principal, jurisdiction, {
+      ...base,
+      classId: 'protected',
+      records: 0,
+      bytes: 0,
+    });
     // INVARIANT T1: nothing is written unless every class may go there as ciphertext
     for (const classId of config.classes.keys()) {
-      const request: TransferRequest = { ...base, classId, records: 0, bytes: 0 };
-      if (!checkTransfer(config, request).allowed) await gate.authorize(request);
+      await refuseIfDenied(config, gate, { ...base, classId, records: 0, bytes: 0 });
     }
     const id = newBackupId(jurisdiction.id, this.now());
     const storage = this.options.storage(target.id);
@@ -239,30 +239,13 @@ export class BackupService {
       chunks,
       keyIds: { keks: [...keks].sort(), dataKeys: dataKeys.size, regionKeys: [...regionKeys].sort() },
     };
-    const signed = signNote(`${canonicalJson(manifest)}\n`, [this.options.signer(jurisdiction.id)]);
-    await storage.putFile(id, MANIFEST_FILE, Buffer.from(signed, 'utf8'));
+    await this.shelf.writeManifest(storage, manifest);
     return summaryOf(manifest, target.id);
   }
 
   /** Backups held in the given regions (default: every region), newest last. Unsigned ones are skipped. */
-  async list(filter: { region?: string; jurisdiction?: string } = {}): Promise<BackupSummary[]> {
-    const regions = filter.region
-      ? [requireRegion(this.options.config, filter.region).id]
-      : [...this.options.config.regions.keys()];
-    const out: BackupSummary[] = [];
-    for (const region of regions) {
-      const storage = this.options.storage(region);
-      for (const id of await storage.listBackups()) {
-        try {
-          const manifest = await this.readManifest(storage, id);
-          if (filter.jurisdiction && manifest.jurisdiction !== filter.jurisdiction) continue;
-          out.push(summaryOf(manifest, region));
-        } catch (error) {
-          if (!isDomicileError(error, 'DOMICILE_ERR_BACKUP_INVALID')) throw error;
-        }
-      }
-    }
-    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  list(filter: { region?: string; jurisdiction?: string } = {}): Promise<BackupSummary[]> {
+    return this.shelf.list(filter, summaryOf);
   }
 
   /**
@@ -271,8 +254,7 @@ export class BackupService {
    * what failed.
    */
   async verify(id: string): Promise<BackupSummary & { chunks: number }> {
-    const { storage, region } = await this.find(id);
-    const manifest = await this.readManifest(storage, id);
+    const { storage, region, manifest } = await this.shelf.open(id);
     await this.readRecords(storage, manifest, async () => {});
     return { ...summaryOf(manifest, region), chunks: manifest.chunks.length };
   }
@@ -285,8 +267,7 @@ export class BackupService {
    */
   async restore(args: { id: string; to: string }, ctx: OperationContext): Promise<RestoreReport> {
     const { config, gate } = this.options;
-    const { storage } = await this.find(args.id);
-    const manifest = await this.readManifest(storage, args.id);
+    const { storage, manifest } = await this.shelf.open(args.id);
     const jurisdiction = requireJurisdiction(config, manifest.jurisdiction);
     const target = requireRegion(config, args.to);
     const base = {
@@ -299,13 +280,17 @@ export class BackupService {
       principal: ctx.principal,
       details: { backupId: manifest.id },
     };
-    await this.requireOperator(ctx, { ...base, classId: 'protected', records: 0, bytes: 0 });
+    await requireOperator(gate, ctx.principal, jurisdiction, {
+      ...base,
+      classId: 'protected',
+      records: 0,
+      bytes: 0,
+    });
     const classes = Object.entries(manifest.classes);
     // INVARIANT R1 and T1: a restore makes data decryptable where it lands, so it goes only to a
     // region allowed to hold the plaintext; checked for every class before anything is read
     for (const [classId, records] of classes) {
-      const request: TransferRequest = { ...base, classId, records, bytes: 0 };
-      if (!checkTransfer(config, request).allowed) await gate.authorize(request);
+      await refuseIfDenied(config, gate, { ...base, classId, records, bytes: 0 });
     }
     // the whole backup verifies before a single record is written
     await this.readRecords(storage, manifest, async () => {});
@@ -409,11 +394,6 @@ export class BackupService {
     return undefined;
   }
 
-  private async requireOperator(ctx: OperationContext, request: TransferRequest): Promise<void> {
-    const jurisdiction = requireJurisdiction(this.options.config, String(request.sourceJurisdiction));
-    await requireOperator(this.options.gate, ctx.principal, jurisdiction, request);
-  }
-
   private async sourceRegion(jurisdiction: JurisdictionId): Promise<RegionId> {
     for (const region of servingRegions(this.options.config, jurisdiction)) {
       const store = this.options.stores.get(region);
@@ -436,34 +416,6 @@ export class BackupService {
     if (!store)
       throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', `region \`${region}\` has no store here`);
     return store;
-  }
-
-  private find(id: string): Promise<{ storage: BackupStorage; region: RegionId }> {
-    return findBackup(this.options.config, this.options.storage, id, MANIFEST_FILE, 'backup');
-  }
-
-  private async readManifest(storage: BackupStorage, id: string): Promise<BackupManifest> {
-    const bytes = await storage.getFile(id, MANIFEST_FILE);
-    if (!bytes) throw invalid(id, 'manifest missing');
-    // the manifest is untrusted until its signature verifies
-    let claimed: string;
-    try {
-      claimed = (JSON.parse(parseNote(bytes).text) as { jurisdiction?: unknown }).jurisdiction as string;
-    } catch {
-      throw invalid(id, 'manifest is not a signed note');
-    }
-    const jurisdiction = this.options.config.jurisdictions.get(claimed as JurisdictionId);
-    if (!jurisdiction) throw invalid(id, 'manifest names an unknown jurisdiction');
-    let text: string;
-    try {
-      text = openNote(bytes, [this.options.verifier(jurisdiction.id)]).note.text;
-    } catch {
-      throw invalid(id, `manifest signature does not verify with the backup key of \`${jurisdiction.id}\``);
-    }
-    const manifest = JSON.parse(text) as BackupManifest;
-    if (manifest.v !== MANIFEST_VERSION || manifest.id !== id)
-      throw invalid(id, 'manifest is not of this backup');
-    return manifest;
   }
 
   /** Reads every record line, checking file hashes, count and Merkle root; `visit` sees each record. */

@@ -17,28 +17,26 @@
  * `manifest.note`, a C2SP signed note (the jurisdiction's backup key) whose text is the canonical
  * JSON manifest: key ids and counts, source and holding region, time, size and SHA-256 of the file.
  */
-import { createHash } from 'node:crypto';
-import type { BackedUpSubjectKey, JurisdictionKeyMaterial, Keyring } from '../../crypto/keyring.js';
+import type {
+  BackedUpSubjectKey,
+  JurisdictionKeyMaterial,
+  KeyRestoreOutcome,
+  Keyring,
+} from '../../crypto/keyring.js';
 import type { Config, Jurisdiction } from '../../domain/config.js';
 import { DomicileError, isDomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../../domain/ids.js';
 import { requireJurisdiction, requireRegion, servingRegions } from '../../domain/residency.js';
 import type { BackupStorage } from '../../store/backup-storage.js';
 import type { TransferStore } from '../../store/transfer-store.js';
-import { type NoteSigner, type NoteVerifier, openNote, parseNote, signNote } from '../../tlog/note.js';
+import type { NoteSigner, NoteVerifier } from '../../tlog/note.js';
 import { canonicalJson } from '../audit/entry.js';
-import {
-  checkTransfer,
-  KEY_MATERIAL_CLASS,
-  type TransferGate,
-  type TransferRequest,
-} from '../transfer/gate.js';
+import { KEY_MATERIAL_CLASS, requireOperator, type TransferGate } from '../transfer/gate.js';
 import type { OperationContext } from './backup.js';
-import { findBackup, newBackupId, requireOperator } from './common.js';
+import { BackupShelf, invalidBackup, newBackupId, refuseIfDenied, sha256 } from './common.js';
 
 /** Version of the key backup manifest and content formats. */
 export const KEY_BACKUP_VERSION = 1;
-const MANIFEST_FILE = 'manifest.note';
 const KEYS_FILE = 'keys.sealed';
 
 /** The signed manifest of a key backup: ids and counts only, never a key. */
@@ -70,22 +68,10 @@ export interface KeyBackupSummary {
   readonly subjectKeys: number;
 }
 
-/** What a key restore did. */
-export interface KeyRestoreReport {
+/** What a key restore did: the backup, the target region and what its keyring installed. */
+export interface KeyRestoreReport extends KeyRestoreOutcome {
   readonly id: string;
   readonly to: string;
-  /** KEKs installed now / already there. */
-  readonly keks: number;
-  readonly keksPresent: number;
-  /** Subject DEKs written now / already there. */
-  readonly restored: number;
-  readonly present: number;
-  /** Keys of subjects in the erasure ledger: left out (E1). */
-  readonly erased: number;
-  /** Keys destroyed in the target region already: left out. */
-  readonly destroyed: number;
-  /** Subjects that have another key in the target now: left alone. */
-  readonly conflicts: number;
 }
 
 /** Dependencies of the key backup service. */
@@ -117,11 +103,7 @@ interface Content {
   readonly destroyed: readonly string[];
 }
 
-function invalid(id: string, reason: string): DomicileError {
-  return new DomicileError('DOMICILE_ERR_BACKUP_INVALID', `key backup \`${id}\`: ${reason}`);
-}
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+const invalid = (id: string, reason: string): DomicileError => invalidBackup('key backup', id, reason);
 
 function encodeContent(jurisdiction: JurisdictionId, material: JurisdictionKeyMaterial): Buffer {
   const content: Content = {
@@ -173,10 +155,21 @@ const wipe = (material: JurisdictionKeyMaterial): void => {
 export class KeyBackupService {
   private readonly options: KeyBackupServiceOptions;
   private readonly now: () => Date;
+  private readonly shelf: BackupShelf<KeyBackupManifest>;
 
   constructor(options: KeyBackupServiceOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
+    this.shelf = new BackupShelf<KeyBackupManifest>({
+      ...options,
+      what: 'key backup',
+      version: KEY_BACKUP_VERSION,
+      kind: 'keys',
+      check: (manifest, storage) => {
+        // sealed by the holding region's keyring: a copy moved to another region does not open there
+        if (manifest.region !== storage.regionId) throw invalid(manifest.id, 'manifest names another region');
+      },
+    });
   }
 
   /**
@@ -202,11 +195,9 @@ export class KeyBackupService {
       requestId: ctx.requestId,
       principal: ctx.principal,
     };
-    await this.requireOperator(ctx, jurisdiction, { ...base, records: 0, bytes: 0 });
+    await requireOperator(gate, ctx.principal, jurisdiction, { ...base, records: 0, bytes: 0 });
     // INVARIANT T1: key material never leaves the jurisdiction; refused (and logged) before any key is read
-    if (!checkTransfer(config, { ...base, records: 0, bytes: 0 }).allowed) {
-      await gate.authorize({ ...base, records: 0, bytes: 0 });
-    }
+    await refuseIfDenied(config, gate, { ...base, records: 0, bytes: 0 });
     const sealer = keyrings.get(target.id);
     const sourceKeyring = keyrings.get(source);
     if (!sealer || !sourceKeyring) {
@@ -248,30 +239,13 @@ export class KeyBackupService {
       destroyed: material.destroyed.length,
       file: { name: KEYS_FILE, bytes: sealed.length, sha256: sha256(sealed) },
     };
-    const signed = signNote(`${canonicalJson(manifest)}\n`, [this.options.signer(jurisdiction.id)]);
-    await storage.putFile(id, MANIFEST_FILE, Buffer.from(signed, 'utf8'));
+    await this.shelf.writeManifest(storage, manifest);
     return summaryOf(manifest);
   }
 
   /** Key backups held in the given regions (default: every region), oldest first. Unsigned ones are skipped. */
-  async list(filter: { region?: string; jurisdiction?: string } = {}): Promise<KeyBackupSummary[]> {
-    const regions = filter.region
-      ? [requireRegion(this.options.config, filter.region).id]
-      : [...this.options.config.regions.keys()];
-    const out: KeyBackupSummary[] = [];
-    for (const region of regions) {
-      const storage = this.options.storage(region);
-      for (const id of await storage.listBackups()) {
-        try {
-          const manifest = await this.readManifest(storage, id);
-          if (filter.jurisdiction && manifest.jurisdiction !== filter.jurisdiction) continue;
-          out.push(summaryOf(manifest));
-        } catch (error) {
-          if (!isDomicileError(error, 'DOMICILE_ERR_BACKUP_INVALID')) throw error;
-        }
-      }
-    }
-    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  list(filter: { region?: string; jurisdiction?: string } = {}): Promise<KeyBackupSummary[]> {
+    return this.shelf.list(filter, summaryOf);
   }
 
   /**
@@ -282,8 +256,7 @@ export class KeyBackupService {
    */
   async restore(args: { id: string; to: string }, ctx: OperationContext): Promise<KeyRestoreReport> {
     const { config, gate, keyrings } = this.options;
-    const storage = await this.find(args.id);
-    const manifest = await this.readManifest(storage, args.id);
+    const { storage, manifest } = await this.shelf.open(args.id);
     const jurisdiction = requireJurisdiction(config, manifest.jurisdiction);
     const target = requireRegion(config, args.to);
     const base = {
@@ -298,10 +271,8 @@ export class KeyBackupService {
       details: { backupId: manifest.id },
     };
     const records = manifest.keks.length + manifest.subjectKeys;
-    await this.requireOperator(ctx, jurisdiction, { ...base, records, bytes: 0 });
-    if (!checkTransfer(config, { ...base, records, bytes: 0 }).allowed) {
-      await gate.authorize({ ...base, records, bytes: 0 });
-    }
+    await requireOperator(gate, ctx.principal, jurisdiction, { ...base, records, bytes: 0 });
+    await refuseIfDenied(config, gate, { ...base, records, bytes: 0 });
     const sealed = await storage.getFile(manifest.id, manifest.file.name);
     if (!sealed) throw invalid(manifest.id, `file \`${manifest.file.name}\` missing`);
     if (sha256(sealed) !== manifest.file.sha256) {
@@ -344,14 +315,6 @@ export class KeyBackupService {
     }
   }
 
-  private requireOperator(
-    ctx: OperationContext,
-    jurisdiction: Jurisdiction,
-    request: TransferRequest,
-  ): Promise<void> {
-    return requireOperator(this.options.gate, ctx.principal, jurisdiction, request);
-  }
-
   /** The first region of the jurisdiction whose keyring holds its KEK (home, failover, legacy). */
   private async sourceRegion(jurisdiction: Jurisdiction): Promise<RegionId> {
     const { config, keyrings } = this.options;
@@ -366,38 +329,6 @@ export class KeyBackupService {
       'DOMICILE_ERR_KEYRING_UNAVAILABLE',
       `no keyring of jurisdiction \`${jurisdiction.id}\` holds its key`,
     );
-  }
-
-  private async find(id: string): Promise<BackupStorage> {
-    return (await findBackup(this.options.config, this.options.storage, id, MANIFEST_FILE, 'key backup'))
-      .storage;
-  }
-
-  private async readManifest(storage: BackupStorage, id: string): Promise<KeyBackupManifest> {
-    const bytes = await storage.getFile(id, MANIFEST_FILE);
-    if (!bytes) throw invalid(id, 'manifest missing');
-    // the manifest is untrusted until its signature verifies
-    let claimed: unknown;
-    try {
-      claimed = (JSON.parse(parseNote(bytes).text) as { jurisdiction?: unknown }).jurisdiction;
-    } catch {
-      throw invalid(id, 'manifest is not a signed note');
-    }
-    const jurisdiction = this.options.config.jurisdictions.get(claimed as JurisdictionId);
-    if (!jurisdiction) throw invalid(id, 'manifest names an unknown jurisdiction');
-    let text: string;
-    try {
-      text = openNote(bytes, [this.options.verifier(jurisdiction.id)]).note.text;
-    } catch {
-      throw invalid(id, `manifest signature does not verify with the backup key of \`${jurisdiction.id}\``);
-    }
-    const manifest = JSON.parse(text) as KeyBackupManifest;
-    if (manifest.v !== KEY_BACKUP_VERSION || manifest.kind !== 'keys' || manifest.id !== id) {
-      throw invalid(id, 'manifest is not of this key backup');
-    }
-    // sealed by the holding region's keyring: a copy moved to another region does not open there
-    if (manifest.region !== storage.regionId) throw invalid(id, 'manifest names another region');
-    return manifest;
   }
 }
 

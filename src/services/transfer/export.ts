@@ -17,7 +17,7 @@ import type { RegionStore } from '../../store/region-store.js';
 import type { TransferStore } from '../../store/transfer-store.js';
 import type { OperationContext } from '../backup/backup.js';
 import { deidentify } from './deidentify.js';
-import { mayOperate, type TransferGate, type TransferRequest } from './gate.js';
+import { requireOperator, type TransferGate, type TransferRequest } from './gate.js';
 
 /** One export request. */
 export interface ExportRequest {
@@ -108,13 +108,7 @@ export class ExportService {
       principal: ctx.principal,
       details: { sourceClass },
     };
-    if (ctx.principal && !mayOperate(ctx.principal, jurisdiction)) {
-      await gate.logRefusal(base, 'principal is not an operator of the jurisdiction');
-      throw new DomicileError(
-        'DOMICILE_ERR_FORBIDDEN',
-        'denied: principal is not an operator of the jurisdiction',
-      );
-    }
+    await requireOperator(gate, ctx.principal, jurisdiction, base);
     const { rows, subjects } = await this.readRows(jurisdiction.id, sourceClass, request.fields);
     let table: ReturnType<typeof deidentify>;
     try {

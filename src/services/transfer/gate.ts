@@ -331,3 +331,20 @@ export function mayOperate(principal: Principal, jurisdiction: Jurisdiction): bo
   if (principal.type === 'employee') return principal.department === jurisdiction.steward;
   return principal.jurisdiction === jurisdiction.id && principal.roles.includes('operator');
 }
+
+/**
+ * Refuses (and logs through the gate, as a deny of `request`) a caller who may not operate on the
+ * jurisdiction's data. No principal means the process itself (e.g. the scheduler of `domicile up`).
+ */
+export async function requireOperator(
+  gate: TransferGate,
+  principal: Principal | undefined,
+  jurisdiction: Jurisdiction,
+  request: TransferRequest,
+): Promise<void> {
+  if (principal === undefined) return;
+  if (mayOperate(principal, jurisdiction)) return;
+  const reason = 'principal is not an operator of the jurisdiction';
+  await gate.logRefusal(request, reason);
+  throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${reason}`);
+}

@@ -15,7 +15,7 @@ import type { RegionStore, StoredRecord, SubjectDirectory } from '../../store/re
 import type { TransferStore } from '../../store/transfer-store.js';
 import type { OperationContext } from '../backup/backup.js';
 import type { RegionClient } from '../vault/region-node.js';
-import { mayOperate, type TransferGate } from './gate.js';
+import { requireOperator, type TransferGate } from './gate.js';
 
 /** Receipt of a relocation. */
 export interface RelocationReceipt {
@@ -96,11 +96,11 @@ export class RelocationService {
       throw new DomicileError('DOMICILE_ERR_STATE_CONFLICT', `subject already lives in \`${target.id}\``);
     }
     const destination = this.regionOf(target);
-    if (ctx.principal && !mayOperate(ctx.principal, from)) {
-      const reason = 'principal is not an operator of the jurisdiction';
-      await gate.logRefusal({ ...base, destinationRegion: destination.region, classId: 'protected' }, reason);
-      throw new DomicileError('DOMICILE_ERR_FORBIDDEN', `denied: ${reason}`);
-    }
+    await requireOperator(gate, ctx.principal, from, {
+      ...base,
+      destinationRegion: destination.region,
+      classId: 'protected',
+    });
     const moving = await this.read(subjectId, from, source);
     const byClass = new Map<ClassId, { records: number; bytes: number }>();
     for (const m of moving) {
