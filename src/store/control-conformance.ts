@@ -38,8 +38,8 @@ const EU = 'EU' as JurisdictionId;
 // Times past 2^32 ms, as real epoch milliseconds are: a store that narrows them loses data.
 const T0 = 1_700_000_000_000;
 
-/** A pending request of `alice`, with `patch` applied. */
-function accessRequest(id: string, patch: Partial<StoredAccessRequest> = {}): StoredAccessRequest {
+/** A pending request of `alice`, with `patch` applied. Shared with the adapters' own tests. */
+export function accessRequest(id: string, patch: Partial<StoredAccessRequest> = {}): StoredAccessRequest {
   return {
     id,
     version: 1,

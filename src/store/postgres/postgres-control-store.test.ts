@@ -1,24 +1,25 @@
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/ports.js';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../../domain/ids.js';
-import { describeControlStoreConformance } from '../control-conformance.js';
-import type { ControlStore, StoredAccessRequest, StoredPolicySet } from '../control-store.js';
+import { accessRequest, describeControlStoreConformance } from '../control-conformance.js';
+import type { ControlStore, StoredPolicySet } from '../control-store.js';
 import { CONTROL_STORE_COMPONENT, openPostgresControlStore } from './postgres-control-store.js';
 import { openPostgresDirectory, SUBJECT_DIRECTORY_COMPONENT } from './postgres-directory.js';
 import { openPostgresRegionStore, REGION_STORE_COMPONENT } from './postgres-store.js';
+import {
+  expectUnavailable,
+  rejection,
+  rejectionOnLostConnection,
+  usePostgresTestAdmin,
+} from './postgres-test-support.js';
 
 const url = postgresUrl();
-const admin = new pg.Pool({ connectionString: url, max: 4 });
-afterAll(() => admin.end());
+const { admin, dropSchema } = usePostgresTestAdmin(url);
 
 const US = 'US' as JurisdictionId;
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
 
 /** Opens a store in a fresh schema; `drop()` closes it and drops the schema. */
 async function openFresh(overrides: { readonly applicationName?: string } = {}) {
@@ -34,37 +35,6 @@ async function openFresh(overrides: { readonly applicationName?: string } = {}) 
   };
 }
 
-function accessRequest(id: string, patch: Partial<StoredAccessRequest> = {}): StoredAccessRequest {
-  return {
-    id,
-    version: 1,
-    requester: 'alice',
-    requesterDepartment: null,
-    requesterCountry: null,
-    jurisdiction: US,
-    classId: 'protected',
-    subjects: ['subject-1'],
-    actions: ['read'],
-    purpose: 'support ticket',
-    durationSeconds: 3_600,
-    breakGlass: false,
-    status: 'pending',
-    createdAt: 1_700_000_000_000,
-    pendingExpiresAt: 1_700_086_400_000,
-    decidedAt: null,
-    decidedBy: null,
-    grantExpiresAt: null,
-    revokedAt: null,
-    revokedBy: null,
-    reviewDueAt: null,
-    reviewedAt: null,
-    reviewedBy: null,
-    reviewOutcome: null,
-    reviewOverdueAlerted: false,
-    ...patch,
-  };
-}
-
 function policySet(hash: string): StoredPolicySet {
   return {
     hash,
@@ -76,30 +46,6 @@ function policySet(hash: string): StoredPolicySet {
     activatedAt: null,
     affected: [US],
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
-}
-
-function expectUnavailable(error: unknown): asserts error is DomicileError {
-  expect(error).toBeInstanceOf(DomicileError);
-  expect(error).toHaveProperty('code', 'DOMICILE_ERR_STORE_UNAVAILABLE');
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describeControlStoreConformance('postgres', async () => {
@@ -353,25 +299,15 @@ describe('PostgresControlStore', () => {
       await store.activatePolicySet('h1', 10);
 
       // Hold the table so the activation waits on its lock, then kill its backend.
-      const blocker = await admin.connect();
-      await blocker.query('BEGIN');
-      await blocker.query(`LOCK TABLE "${schema}".control_policy_sets IN ACCESS EXCLUSIVE MODE`);
-      const inFlight = rejection(store.activatePolicySet('h2', 20));
-      const pid = await waitFor(async () => {
-        const { rows } = await admin.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
-          [applicationName],
-        );
-        return rows[0]?.pid;
-      }, 'the store to wait on the lock');
-      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-
-      const error = await inFlight;
+      const error = await rejectionOnLostConnection(
+        admin,
+        `"${schema}".control_policy_sets`,
+        applicationName,
+        () => store.activatePolicySet('h2', 20),
+      );
       expectUnavailable(error);
       expect(error.message).toBe('control store: postgres: activate policy set failed');
       expect(error.cause).toHaveProperty('code', '57P01'); // admin_shutdown
-      await blocker.query('ROLLBACK');
-      blocker.release();
 
       expect((await store.activePolicySet())?.hash).toBe('h1');
       await store.activatePolicySet('h2', 30);

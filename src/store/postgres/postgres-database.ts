@@ -174,35 +174,7 @@ export class PostgresDatabase {
    */
   async transaction<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.#checkOpen(operation);
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw this.#storeError(operation, err);
-    }
-    // While checked out, a client whose connection drops between queries emits `error`; without
-    // a listener that would be an uncaught exception. The failure reaches us through the next
-    // query instead.
-    const ignore = () => {};
-    client.on('error', ignore);
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw this.#storeError(operation, err);
-    } finally {
-      client.off('error', ignore);
-      // a connection that failed mid-transaction is destroyed, not handed to the next caller
-      client.release(broken);
-    }
+    return runTransaction(this.#pool, 'BEGIN', work, (err) => this.#storeError(operation, err));
   }
 
   /** Stops using the pool (ending it when this adapter opened it); closing twice is a no-op. */
@@ -295,6 +267,48 @@ export class PostgresDatabase {
     return new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${this.context}: ${operation} failed`, {
       cause: err,
     });
+  }
+}
+
+/**
+ * Runs `work` in one transaction (opened with `begin`, e.g. `BEGIN TRANSACTION READ ONLY`) on one
+ * connection of `pool`: committed when `work` resolves, rolled back when it throws. Every failure
+ * (no connection, a statement, the commit) is rethrown through `toError`.
+ */
+export async function runTransaction<T>(
+  pool: pg.Pool,
+  begin: string,
+  work: (client: pg.PoolClient) => Promise<T>,
+  toError: (err: unknown) => Error,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw toError(err);
+  }
+  // While checked out, a client whose connection drops between queries emits `error`; without
+  // a listener that would be an uncaught exception. The failure reaches us through the next
+  // query instead.
+  const ignore = () => {};
+  client.on('error', ignore);
+  let broken = false;
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw toError(err);
+  } finally {
+    client.off('error', ignore);
+    // a connection that failed mid-transaction is destroyed, not handed to the next caller
+    client.release(broken);
   }
 }
 

@@ -1,23 +1,18 @@
-import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import { describeSubjectDirectoryConformance } from '../conformance.js';
 import { openPostgresDirectory, SUBJECT_DIRECTORY_COMPONENT } from './postgres-directory.js';
 import { openPostgresRegionStore, REGION_STORE_COMPONENT } from './postgres-store.js';
+import { usePostgresTestAdmin } from './postgres-test-support.js';
 
 const url = postgresUrl();
-const admin = new pg.Pool({ connectionString: url, max: 4 });
-afterAll(() => admin.end());
+const { admin, dropSchema } = usePostgresTestAdmin(url);
 
 const US = 'US' as JurisdictionId;
 const EU = 'EU' as JurisdictionId;
 const s1 = 's1' as SubjectId;
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
 
 describeSubjectDirectoryConformance('postgres', async () => {
   const schema = newSchemaName('directory');

@@ -20,19 +20,27 @@
  */
 import pg from 'pg';
 import { DomicileError } from '../../domain/errors.js';
+import { mappingError, quoteIdentifier, type SourceMapping } from '../../domain/source-mapping.js';
 import {
-  mappedColumns,
-  mappingError,
-  quoteIdentifier,
-  type SourceMapping,
-} from '../../domain/source-mapping.js';
-import type {
-  ForeignCursor,
-  ForeignDatabase,
-  ForeignRow,
-  ForeignWipeOutcome,
-  RowFilter,
+  checkMappedColumns,
+  completeForeignGroup,
+  describeForeignDatabase,
+  type ForeignCursor,
+  type ForeignDatabase,
+  type ForeignRow,
+  type ForeignWipeOutcome,
+  foreignSourceError,
+  foreignValueColumns,
+  lastForeignGroup,
+  matchRowFilter,
+  missingTableError,
+  quoteForeignTable,
+  type RawForeignRow,
+  type RowFilter,
+  selectForeignColumns,
+  toForeignRow,
 } from '../foreign-database.js';
+import { runTransaction } from './postgres-database.js';
 
 /** Options of `openPostgresForeignDatabase`. */
 export interface PostgresForeignDatabaseOptions {
@@ -43,13 +51,6 @@ export interface PostgresForeignDatabaseOptions {
   readonly mode: 'read' | 'wipe';
   /** How long to wait for a connection; default 5000 ms. */
   readonly connectTimeoutMs?: number;
-}
-
-interface RawRow {
-  readonly s: string | null;
-  readonly k?: string | null;
-  readonly v?: unknown;
-  readonly [value: `c${number}`]: unknown;
 }
 
 /** Numbers `$1, $2…` as parameters are added. */
@@ -75,9 +76,7 @@ export async function openPostgresForeignDatabase(
   options: PostgresForeignDatabaseOptions,
 ): Promise<ForeignDatabase> {
   const { mapping } = options;
-  const description = `postgres \`${mapping.name}\`${
-    mapping.rows.kind === 'table' ? ` table \`${mapping.rows.table}\`` : ' query'
-  }`;
+  const description = describeForeignDatabase('postgres', mapping.name, mapping);
   const pool = new pg.Pool({
     connectionString: options.url,
     max: 2,
@@ -110,16 +109,14 @@ class PostgresForeignDatabase implements ForeignDatabase {
     this.#pool = pool;
     this.#mapping = mapping;
     this.description = description;
-    this.#valueColumns = 'json' in mapping.value ? [mapping.value.json] : mapping.value.columns;
+    this.#valueColumns = foreignValueColumns(mapping);
   }
 
   /** The quoted table name, `"schema"."table"` or `"table"`. */
   #table(): string {
     const rows = this.#mapping.rows;
     if (rows.kind !== 'table') throw new Error('not a table mapping');
-    return rows.schema === undefined
-      ? quoteIdentifier(rows.table)
-      : `${quoteIdentifier(rows.schema)}.${quoteIdentifier(rows.table)}`;
+    return quoteForeignTable(rows);
   }
 
   #from(): string {
@@ -141,32 +138,20 @@ class PostgresForeignDatabase implements ForeignDatabase {
   }
 
   #where(filter: RowFilter, params: Params): string {
-    if (filter.kind === 'all') return 'TRUE';
-    if (filter.kind === 'none' || filter.values.length === 0) return 'FALSE';
-    const jurisdiction = this.#mapping.jurisdiction;
-    if (!('column' in jurisdiction)) return 'FALSE';
-    return `(${this.#column(jurisdiction.column)})::text IN (${filter.values.map((v) => params.add(v)).join(', ')})`;
+    const match = matchRowFilter(this.#mapping, filter);
+    if (typeof match === 'boolean') return match ? 'TRUE' : 'FALSE';
+    return `(${this.#column(match.column)})::text IN (${match.values.map((v) => params.add(v)).join(', ')})`;
   }
 
   #select(): string {
-    const m = this.#mapping;
-    const parts = [`(${this.#column(m.subjectColumn)})::text AS s`];
-    if ('column' in m.key) parts.push(`(${this.#column(m.key.column)})::text AS k`);
-    if (m.versionColumn !== undefined) parts.push(`${this.#column(m.versionColumn)} AS v`);
-    this.#valueColumns.forEach((c, i) => {
-      parts.push(`${this.#column(c)} AS c${i}`);
+    return selectForeignColumns(this.#mapping, {
+      column: (name) => this.#column(name),
+      text: (expression) => `(${expression})::text`,
     });
-    return parts.join(', ');
   }
 
-  #toRow(raw: RawRow): ForeignRow {
-    const m = this.#mapping;
-    return {
-      subject: raw.s,
-      key: 'fixed' in m.key ? m.key.fixed : (raw.k ?? null),
-      version: m.versionColumn === undefined ? undefined : raw.v,
-      values: this.#valueColumns.map((_, i) => raw[`c${i}`]),
-    };
+  #toRow(raw: RawForeignRow): ForeignRow {
+    return toForeignRow(this.#mapping, raw);
   }
 
   /** Runs `work` in one read-only transaction. */
@@ -182,41 +167,8 @@ class PostgresForeignDatabase implements ForeignDatabase {
     if (this.#closed) {
       throw new DomicileError('DOMICILE_ERR_SOURCE_UNAVAILABLE', `${this.description}: ${operation}: closed`);
     }
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (cause) {
-      throw this.#error(operation, cause);
-    }
-    const ignore = (): void => {};
-    client.on('error', ignore);
-    let broken = false;
-    try {
-      await client.query(begin);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw this.#error(operation, err);
-    } finally {
-      client.off('error', ignore);
-      client.release(broken);
-    }
-  }
-
-  #error(operation: string, cause: unknown): Error {
-    if (cause instanceof DomicileError) return cause;
-    // driver text can quote a value (a constraint message): only the SQLSTATE reaches the message
-    const code = (cause as { code?: unknown }).code;
-    return new DomicileError(
-      'DOMICILE_ERR_SOURCE_UNAVAILABLE',
-      `${this.description}: ${operation} failed${typeof code === 'string' ? ` (${code})` : ''}`,
-      { cause },
+    return runTransaction(this.#pool, begin, work, (cause) =>
+      foreignSourceError(this.description, operation, cause),
     );
   }
 
@@ -231,10 +183,7 @@ class PostgresForeignDatabase implements ForeignDatabase {
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
           [table],
         );
-        if (found.rows.length === 0) {
-          const shown = `${mapping.rows.schema === undefined ? '' : `${mapping.rows.schema}.`}${mapping.rows.table}`;
-          throw mappingError(mapping, 'table', `no table \`${shown}\` in the database`);
-        }
+        if (found.rows.length === 0) throw missingTableError(mapping, mapping.rows);
         return new Set(found.rows.map((r) => r.name));
       }
       try {
@@ -248,15 +197,7 @@ class PostgresForeignDatabase implements ForeignDatabase {
         throw err;
       }
     });
-    for (const { column, path } of mappedColumns(mapping)) {
-      if (!available.has(column)) {
-        throw mappingError(
-          mapping,
-          path,
-          `no column \`${column}\` in the ${mapping.rows.kind === 'table' ? 'table' : 'query'}`,
-        );
-      }
-    }
+    checkMappedColumns(mapping, (column) => available.has(column));
   }
 
   async measure(filter: RowFilter): Promise<{ rows: number; bytes: number; others: number }> {
@@ -293,18 +234,20 @@ class PostgresForeignDatabase implements ForeignDatabase {
     }
     const pageSql = `${base} WHERE ${where} ORDER BY ${order} LIMIT ${params.add(limit)}`;
     return this.#read('read', async (client) => {
-      const page = (await client.query<RawRow>(pageSql, params.values)).rows.map((r) => this.#toRow(r));
-      const last = page.at(-1);
-      if (page.length < limit || last === undefined) return page;
-      // complete the last group: rows sharing its subject id and key must be seen together
-      const lastSubject = last.subject ?? '';
-      const lastKey = last.key ?? '';
-      const same = (r: ForeignRow): boolean => (r.subject ?? '') === lastSubject && (r.key ?? '') === lastKey;
+      const page = (await client.query<RawForeignRow>(pageSql, params.values)).rows.map((r) =>
+        this.#toRow(r),
+      );
+      const last = lastForeignGroup(page, limit);
+      if (last === undefined) return page;
       const group = new Params();
-      let groupWhere = `${this.#where(filter, group)} AND ${subject} = ${group.add(lastSubject)}`;
-      if (key !== undefined) groupWhere += ` AND ${key} = ${group.add(lastKey)}`;
-      const rest = (await client.query<RawRow>(`${base} WHERE ${groupWhere}`, group.values)).rows;
-      return [...page.filter((r) => !same(r)), ...rest.map((r) => this.#toRow(r))];
+      let groupWhere = `${this.#where(filter, group)} AND ${subject} = ${group.add(last.subject)}`;
+      if (key !== undefined) groupWhere += ` AND ${key} = ${group.add(last.key)}`;
+      const rest = (await client.query<RawForeignRow>(`${base} WHERE ${groupWhere}`, group.values)).rows;
+      return completeForeignGroup(
+        page,
+        last,
+        rest.map((r) => this.#toRow(r)),
+      );
     });
   }
 
@@ -321,7 +264,7 @@ class PostgresForeignDatabase implements ForeignDatabase {
     let deleted = 0;
     for (;;) {
       const page = await this.#transaction('delete', 'BEGIN', async (client) => {
-        return (await client.query<RawRow>(sql, params.values)).rows;
+        return (await client.query<RawForeignRow>(sql, params.values)).rows;
       });
       if (page.length === 0) break;
       onPage(page.map((r) => this.#toRow(r)));

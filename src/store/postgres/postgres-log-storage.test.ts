@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import type { RegionId } from '../../domain/ids.js';
 import { describeLogStorageConformance } from '../conformance.js';
@@ -9,17 +8,13 @@ import {
   type PostgresRegionStore,
   REGION_STORE_COMPONENT,
 } from './postgres-store.js';
+import { usePostgresTestAdmin } from './postgres-test-support.js';
 
 const url = postgresUrl();
-const admin = new pg.Pool({ connectionString: url, max: 2 });
-afterAll(() => admin.end());
+const { admin, dropSchema } = usePostgresTestAdmin(url, 2);
 
 const regionId = 'oci-us-ashburn' as RegionId;
 const encoder = new TextEncoder();
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
 
 describeLogStorageConformance('postgres', async ({ lookupKey }) => {
   const schema = newSchemaName('log');

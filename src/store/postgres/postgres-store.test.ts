@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/ports.js';
 import { newSchemaName, postgresUrl } from '../../../test/support/postgres.js';
 import { DomicileError } from '../../domain/errors.js';
@@ -12,10 +12,16 @@ import {
   type PostgresRegionStoreOptions,
   REGION_STORE_COMPONENT,
 } from './postgres-store.js';
+import {
+  expectUnavailable,
+  rejection,
+  rejectionOnLostConnection,
+  usePostgresTestAdmin,
+  waitFor,
+} from './postgres-test-support.js';
 
 const url = postgresUrl();
-const admin = new pg.Pool({ connectionString: url, max: 4 });
-afterAll(() => admin.end());
+const { admin, dropSchema } = usePostgresTestAdmin(url);
 
 const regionId = 'oci-us-ashburn' as RegionId;
 const s1 = 'subject-1' as SubjectId;
@@ -51,34 +57,6 @@ async function openFresh(
       await dropSchema(schema);
     },
   };
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
-}
-
-function expectUnavailable(error: unknown): asserts error is DomicileError {
-  expect(error).toBeInstanceOf(DomicileError);
-  expect(error).toHaveProperty('code', 'DOMICILE_ERR_STORE_UNAVAILABLE');
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describeRegionStoreConformance('postgres', async () => {
@@ -275,25 +253,12 @@ describe('PostgresRegionStore', () => {
       await store.putRecord(record(), 0);
 
       // Hold the table so the store's next statement waits on a lock, then kill its backend.
-      const blocker = await admin.connect();
-      await blocker.query('BEGIN');
-      await blocker.query(`LOCK TABLE "${schema}".records IN ACCESS EXCLUSIVE MODE`);
-      const inFlight = rejection(store.getRecord(s1, profile));
-      const pid = await waitFor(async () => {
-        const { rows } = await admin.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
-          [applicationName],
-        );
-        return rows[0]?.pid;
-      }, 'the store to wait on the lock');
-      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-
-      const error = await inFlight;
+      const error = await rejectionOnLostConnection(admin, `"${schema}".records`, applicationName, () =>
+        store.getRecord(s1, profile),
+      );
       expectUnavailable(error);
       expect(error.message).toBe('region `oci-us-ashburn`: postgres store: get record failed');
       expect(error.cause).toHaveProperty('code', '57P01'); // admin_shutdown
-      await blocker.query('ROLLBACK');
-      blocker.release();
 
       expect((await store.getRecord(s1, profile))?.version).toBe(1);
       expect(await store.putRecord(record({ version: 2 }), 1)).toBe('written');

@@ -22,19 +22,15 @@ import type {
 } from '../control-store.js';
 import {
   closeGuarded,
-  DEFAULT_BUSY_TIMEOUT_MS,
   type Migration,
-  openSqliteDatabase,
+  openSqliteAdapter,
   runGuarded,
+  type SqliteFileOptions,
   WriteBatcher,
 } from './sqlite-database.js';
 
 /** Options for `openSqliteControlStore`. */
-export interface SqliteControlStoreOptions {
-  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
-  readonly file: string;
-  readonly busyTimeoutMs?: number;
-}
+export type SqliteControlStoreOptions = SqliteFileOptions;
 
 /** Name of the control store's schema in `schema_migrations`. */
 export const CONTROL_STORE_COMPONENT = 'control-store';
@@ -116,6 +112,9 @@ const CONTEXT = 'control store: sqlite';
 
 const parse = <T>(row: DataRow): T => JSON.parse(row.data) as T;
 
+/** A conditional write changed its one row, or a concurrent writer got there first. */
+const outcome = (changes: number): ControlWriteOutcome => (changes === 1 ? 'written' : 'conflict');
+
 /** The SQLite `ControlStore`; open it with `openSqliteControlStore`. */
 export class SqliteControlStore implements ControlStore {
   readonly file: string;
@@ -132,19 +131,11 @@ export class SqliteControlStore implements ControlStore {
 
   /** See `openSqliteControlStore`. */
   static open(options: SqliteControlStoreOptions): SqliteControlStore {
-    const db = openSqliteDatabase({
-      file: options.file,
-      component: CONTROL_STORE_COMPONENT,
-      migrations: CONTROL_STORE_MIGRATIONS,
-      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-      context: CONTEXT,
-    });
-    try {
-      return new SqliteControlStore(options.file, db);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    return openSqliteAdapter(
+      options,
+      { component: CONTROL_STORE_COMPONENT, migrations: CONTROL_STORE_MIGRATIONS, context: CONTEXT },
+      (db) => new SqliteControlStore(options.file, db),
+    );
   }
 
   async insertAccessRequest(request: StoredAccessRequest): Promise<void> {
@@ -162,65 +153,50 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async getAccessRequest(id: string): Promise<StoredAccessRequest | undefined> {
-    return this.#read('get access request', () => {
-      const row = this.#statements.getRequest.get(id);
-      return row ? parse<StoredAccessRequest>(row) : undefined;
-    });
+    return this.#one('get access request', this.#statements.getRequest, id);
   }
 
   async listAccessRequests(): Promise<StoredAccessRequest[]> {
-    return this.#read('list access requests', () =>
-      this.#statements.listRequests.all().map((r) => parse<StoredAccessRequest>(r)),
-    );
+    return this.#many('list access requests', this.#statements.listRequests);
   }
 
   async activeGrants(grantee: string, nowMs: number): Promise<StoredAccessRequest[]> {
-    return this.#read('active grants', () =>
-      this.#statements.activeGrants.all(grantee, nowMs).map((r) => parse<StoredAccessRequest>(r)),
-    );
+    return this.#many('active grants', this.#statements.activeGrants, grantee, nowMs);
   }
 
   async updateAccessRequest(next: StoredAccessRequest): Promise<ControlWriteOutcome> {
     return this.#writes.run('update access request', () =>
-      this.#statements.updateRequest.run(
-        next.version,
-        next.status,
-        next.grantExpiresAt,
-        JSON.stringify(next),
-        next.id,
-        next.version - 1,
-      ).changes === 1
-        ? 'written'
-        : 'conflict',
+      outcome(
+        this.#statements.updateRequest.run(
+          next.version,
+          next.status,
+          next.grantExpiresAt,
+          JSON.stringify(next),
+          next.id,
+          next.version - 1,
+        ).changes,
+      ),
     );
   }
 
   async insertPolicySet(set: StoredPolicySet): Promise<ControlWriteOutcome> {
     return this.#writes.run('insert policy set', () =>
-      this.#statements.insertSet.run(set.hash, set.status, set.proposedAt, JSON.stringify(set)).changes === 1
-        ? 'written'
-        : 'conflict',
+      outcome(
+        this.#statements.insertSet.run(set.hash, set.status, set.proposedAt, JSON.stringify(set)).changes,
+      ),
     );
   }
 
   async getPolicySet(hash: string): Promise<StoredPolicySet | undefined> {
-    return this.#read('get policy set', () => {
-      const row = this.#statements.getSet.get(hash);
-      return row ? parse<StoredPolicySet>(row) : undefined;
-    });
+    return this.#one('get policy set', this.#statements.getSet, hash);
   }
 
   async listPolicySets(): Promise<StoredPolicySet[]> {
-    return this.#read('list policy sets', () =>
-      this.#statements.listSets.all().map((r) => parse<StoredPolicySet>(r)),
-    );
+    return this.#many('list policy sets', this.#statements.listSets);
   }
 
   async activePolicySet(): Promise<StoredPolicySet | undefined> {
-    return this.#read('active policy set', () => {
-      const row = this.#statements.activeSet.get();
-      return row ? parse<StoredPolicySet>(row) : undefined;
-    });
+    return this.#one('active policy set', this.#statements.activeSet);
   }
 
   async activatePolicySet(hash: string, atMs: number): Promise<void> {
@@ -252,29 +228,44 @@ export class SqliteControlStore implements ControlStore {
 
   async insertPolicyApproval(approval: PolicyApproval): Promise<ControlWriteOutcome> {
     return this.#writes.run('insert policy approval', () =>
-      this.#statements.insertApproval.run(
-        approval.hash,
-        approval.principalId,
-        approval.approvedAt,
-        JSON.stringify(approval),
-      ).changes === 1
-        ? 'written'
-        : 'conflict',
+      outcome(
+        this.#statements.insertApproval.run(
+          approval.hash,
+          approval.principalId,
+          approval.approvedAt,
+          JSON.stringify(approval),
+        ).changes,
+      ),
     );
   }
 
   async policyApprovals(hash: string): Promise<PolicyApproval[]> {
-    return this.#read('policy approvals', () =>
-      this.#statements.approvals.all(hash).map((r) => parse<PolicyApproval>(r)),
-    );
+    return this.#many('policy approvals', this.#statements.approvals, hash);
   }
 
   async close(): Promise<void> {
     closeGuarded(this.db, CONTEXT);
   }
 
-  #read<T>(operation: string, work: () => T): T {
-    return runGuarded(this.db, CONTEXT, operation, work);
+  /** The JSON document of the row `statement` finds, if any. */
+  #one<T, P extends unknown[]>(
+    operation: string,
+    statement: Database.Statement<P, DataRow>,
+    ...params: P
+  ): T | undefined {
+    return runGuarded(this.db, CONTEXT, operation, () => {
+      const row = statement.get(...params);
+      return row ? parse<T>(row) : undefined;
+    });
+  }
+
+  /** The JSON documents of the rows `statement` finds, in its order. */
+  #many<T, P extends unknown[]>(
+    operation: string,
+    statement: Database.Statement<P, DataRow>,
+    ...params: P
+  ): T[] {
+    return runGuarded(this.db, CONTEXT, operation, () => statement.all(...params).map((r) => parse<T>(r)));
   }
 }
 

@@ -20,14 +20,19 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** Options for `openSqliteDatabase`. */
-export interface OpenSqliteDatabaseOptions {
+/** Options every SQLite store adapter takes: its file, and how long it waits for a lock. */
+export interface SqliteFileOptions {
+  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
   readonly file: string;
+  /** How long a statement waits for another connection's lock before failing; default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** The schema one component keeps in a database file, and how that file is used. */
+export interface SqliteSchemaOptions {
   /** Names the schema in `schema_migrations`, so several components can share one file. */
   readonly component: string;
   readonly migrations: readonly Migration[];
-  /** How long a statement waits for another connection's lock before failing. */
-  readonly busyTimeoutMs: number;
   /** Context for error messages, e.g. ``region `oci-us-ashburn`: sqlite store``. */
   readonly context: string;
   /**
@@ -38,6 +43,9 @@ export interface OpenSqliteDatabaseOptions {
    */
   readonly durability?: 'commit' | 'group';
 }
+
+/** Options for `openSqliteDatabase`. */
+export interface OpenSqliteDatabaseOptions extends SqliteFileOptions, SqliteSchemaOptions {}
 
 /** Default wait for a lock held by another connection to the same file. */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -50,17 +58,42 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
  * its schema is newer than `migrations` know.
  */
 export function openSqliteDatabase(options: OpenSqliteDatabaseOptions): Database.Database {
+  return openDatabase(options, options);
+}
+
+/**
+ * Opens the database like `openSqliteDatabase`, then builds the adapter over it (preparing its
+ * statements); closes the database when `build` throws, so a failed open leaves no handle behind.
+ *
+ * @example
+ * const store = openSqliteAdapter(options, { component, migrations, context }, (db) => new Store(db));
+ */
+export function openSqliteAdapter<T>(
+  file: SqliteFileOptions,
+  schema: SqliteSchemaOptions,
+  build: (db: Database.Database) => T,
+): T {
+  const db = openDatabase(file, schema);
+  try {
+    return build(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function openDatabase(file: SqliteFileOptions, schema: SqliteSchemaOptions): Database.Database {
   let db: Database.Database | undefined;
   try {
-    createPrivateFile(options.file);
-    db = new Database(options.file, { timeout: options.busyTimeoutMs });
-    configure(db, options.context, options.durability ?? 'commit');
-    applyMigrations(db, options.component, options.migrations, options.context);
+    createPrivateFile(file.file);
+    db = new Database(file.file, { timeout: file.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+    configure(db, schema.context, schema.durability ?? 'commit');
+    applyMigrations(db, schema.component, schema.migrations, schema.context);
     return db;
   } catch (err) {
     if (db?.open) db.close();
     if (err instanceof DomicileError) throw err;
-    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${options.context}: cannot open database`, {
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${schema.context}: cannot open database`, {
       cause: err,
     });
   }

@@ -13,18 +13,14 @@ import type { JurisdictionId, SubjectId } from '../../domain/ids.js';
 import type { RegisterOutcome, SubjectDirectory } from '../region-store.js';
 import {
   closeGuarded,
-  DEFAULT_BUSY_TIMEOUT_MS,
   type Migration,
-  openSqliteDatabase,
+  openSqliteAdapter,
   runGuarded,
+  type SqliteFileOptions,
 } from './sqlite-database.js';
 
 /** Options for `openSqliteDirectory`. */
-export interface SqliteDirectoryOptions {
-  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
-  readonly file: string;
-  /** How long a write waits for another connection's lock before failing; default 5000. */
-  readonly busyTimeoutMs?: number;
+export interface SqliteDirectoryOptions extends SqliteFileOptions {
   /** Epoch milliseconds for `created_at`; `Date.now` by default. */
   readonly clock?: () => number;
 }
@@ -93,19 +89,11 @@ export class SqliteSubjectDirectory implements SubjectDirectory {
 
   /** See `openSqliteDirectory`. */
   static open(options: SqliteDirectoryOptions): SqliteSubjectDirectory {
-    const db = openSqliteDatabase({
-      file: options.file,
-      component: SUBJECT_DIRECTORY_COMPONENT,
-      migrations: SUBJECT_DIRECTORY_MIGRATIONS,
-      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-      context: CONTEXT,
-    });
-    try {
-      return new SqliteSubjectDirectory(options.file, db, options.clock ?? Date.now);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    return openSqliteAdapter(
+      options,
+      { component: SUBJECT_DIRECTORY_COMPONENT, migrations: SUBJECT_DIRECTORY_MIGRATIONS, context: CONTEXT },
+      (db) => new SqliteSubjectDirectory(options.file, db, options.clock ?? Date.now),
+    );
   }
 
   async lookup(subjectId: SubjectId): Promise<JurisdictionId | undefined> {

@@ -16,18 +16,25 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomicileError } from '../../domain/errors.js';
+import { mappingError, quoteIdentifier, type SourceMapping } from '../../domain/source-mapping.js';
 import {
-  mappedColumns,
-  mappingError,
-  quoteIdentifier,
-  type SourceMapping,
-} from '../../domain/source-mapping.js';
-import type {
-  ForeignCursor,
-  ForeignDatabase,
-  ForeignRow,
-  ForeignWipeOutcome,
-  RowFilter,
+  checkMappedColumns,
+  completeForeignGroup,
+  describeForeignDatabase,
+  type ForeignCursor,
+  type ForeignDatabase,
+  type ForeignRow,
+  type ForeignWipeOutcome,
+  foreignSourceError,
+  foreignValueColumns,
+  lastForeignGroup,
+  matchRowFilter,
+  missingTableError,
+  quoteForeignTable,
+  type RawForeignRow,
+  type RowFilter,
+  selectForeignColumns,
+  toForeignRow,
 } from '../foreign-database.js';
 
 /** Options of `openSqliteForeignDatabase`. */
@@ -39,13 +46,6 @@ export interface SqliteForeignDatabaseOptions {
   readonly mode: 'read' | 'wipe';
   /** How long to wait for the application's locks; default 30 s. */
   readonly busyTimeoutMs?: number;
-}
-
-interface RawRow {
-  readonly s: string | null;
-  readonly k?: string | null;
-  readonly v?: unknown;
-  readonly [value: `c${number}`]: unknown;
 }
 
 /**
@@ -61,9 +61,7 @@ interface RawRow {
  */
 export function openSqliteForeignDatabase(options: SqliteForeignDatabaseOptions): ForeignDatabase {
   const { mapping, file } = options;
-  const description = `sqlite \`${basename(file)}\`${
-    mapping.rows.kind === 'table' ? ` table \`${mapping.rows.table}\`` : ' query'
-  }`;
+  const description = describeForeignDatabase('sqlite', basename(file), mapping);
   try {
     if (!statSync(file).isFile()) throw mappingError(mapping, 'database.sqlite', `\`${file}\` is not a file`);
   } catch (err) {
@@ -99,13 +97,7 @@ function checkMapping(db: Database.Database, mapping: SourceMapping): void {
     const columns = db
       .prepare<[string, string], { name: string }>('SELECT name FROM pragma_table_xinfo(?, ?)')
       .all(table, schema ?? 'main');
-    if (columns.length === 0) {
-      throw mappingError(
-        mapping,
-        'table',
-        `no table \`${schema === undefined ? '' : `${schema}.`}${table}\` in the database`,
-      );
-    }
+    if (columns.length === 0) throw missingTableError(mapping, mapping.rows);
     available = new Set(columns.map((c) => c.name.toLowerCase()));
   } else {
     let statement: Database.Statement;
@@ -118,15 +110,7 @@ function checkMapping(db: Database.Database, mapping: SourceMapping): void {
     if (!statement.readonly) throw mappingError(mapping, 'query', 'must only read');
     available = new Set(statement.columns().map((c) => c.name.toLowerCase()));
   }
-  for (const { column, path } of mappedColumns(mapping)) {
-    if (!available.has(column.toLowerCase())) {
-      throw mappingError(
-        mapping,
-        path,
-        `no column \`${column}\` in the ${mapping.rows.kind === 'table' ? 'table' : 'query'}`,
-      );
-    }
-  }
+  checkMappedColumns(mapping, (column) => available.has(column.toLowerCase()));
 }
 
 class SqliteForeignDatabase implements ForeignDatabase {
@@ -139,16 +123,13 @@ class SqliteForeignDatabase implements ForeignDatabase {
     this.#db = db;
     this.#mapping = mapping;
     this.description = description;
-    this.#valueColumns = 'json' in mapping.value ? [mapping.value.json] : mapping.value.columns;
+    this.#valueColumns = foreignValueColumns(mapping);
   }
 
   /** `FROM` target: the quoted table, or the operator's query as a subquery. */
   #from(): string {
     const rows = this.#mapping.rows;
-    if (rows.kind === 'query') return `(${rows.sql})`;
-    return rows.schema === undefined
-      ? quoteIdentifier(rows.table)
-      : `${quoteIdentifier(rows.schema)}.${quoteIdentifier(rows.table)}`;
+    return rows.kind === 'query' ? `(${rows.sql})` : quoteForeignTable(rows);
   }
 
   #column(prefix: string, name: string): string {
@@ -168,39 +149,27 @@ class SqliteForeignDatabase implements ForeignDatabase {
   }
 
   #where(prefix: string, filter: RowFilter, params: unknown[]): string {
-    if (filter.kind === 'all') return '1';
-    if (filter.kind === 'none' || filter.values.length === 0) return '0';
-    const jurisdiction = this.#mapping.jurisdiction;
-    if (!('column' in jurisdiction)) return '0';
-    params.push(...filter.values);
-    return `CAST(${this.#column(prefix, jurisdiction.column)} AS TEXT) IN (${filter.values.map(() => '?').join(', ')})`;
+    const match = matchRowFilter(this.#mapping, filter);
+    if (typeof match === 'boolean') return match ? '1' : '0';
+    params.push(...match.values);
+    return `CAST(${this.#column(prefix, match.column)} AS TEXT) IN (${match.values.map(() => '?').join(', ')})`;
   }
 
   #select(prefix: string): string {
-    const m = this.#mapping;
-    const parts = [`CAST(${this.#column(prefix, m.subjectColumn)} AS TEXT) AS s`];
-    if ('column' in m.key) parts.push(`CAST(${this.#column(prefix, m.key.column)} AS TEXT) AS k`);
-    if (m.versionColumn !== undefined) parts.push(`${this.#column(prefix, m.versionColumn)} AS v`);
-    this.#valueColumns.forEach((c, i) => {
-      parts.push(`${this.#column(prefix, c)} AS c${i}`);
+    return selectForeignColumns(this.#mapping, {
+      column: (name) => this.#column(prefix, name),
+      text: (expression) => `CAST(${expression} AS TEXT)`,
     });
-    return parts.join(', ');
   }
 
-  #toRow(raw: RawRow): ForeignRow {
-    const m = this.#mapping;
-    return {
-      subject: raw.s,
-      key: 'fixed' in m.key ? m.key.fixed : (raw.k ?? null),
-      version: m.versionColumn === undefined ? undefined : raw.v,
-      values: this.#valueColumns.map((_, i) => raw[`c${i}`]),
-    };
+  #toRow(raw: RawForeignRow): ForeignRow {
+    return toForeignRow(this.#mapping, raw);
   }
 
-  #all(operation: string, sql: string, params: readonly unknown[]): RawRow[] {
+  #all(operation: string, sql: string, params: readonly unknown[]): RawForeignRow[] {
     return this.#guard(operation, () =>
       this.#db
-        .prepare<unknown[], RawRow>(sql)
+        .prepare<unknown[], RawForeignRow>(sql)
         .safeIntegers(true)
         .all(...params),
     );
@@ -213,14 +182,7 @@ class SqliteForeignDatabase implements ForeignDatabase {
     try {
       return work();
     } catch (cause) {
-      if (cause instanceof DomicileError) throw cause;
-      // the driver's text can quote a value, so only its code reaches the message
-      const code = (cause as { code?: unknown }).code;
-      throw new DomicileError(
-        'DOMICILE_ERR_SOURCE_UNAVAILABLE',
-        `${this.description}: ${operation} failed${typeof code === 'string' ? ` (${code})` : ''}`,
-        { cause },
-      );
+      throw foreignSourceError(this.description, operation, cause);
     }
   }
 
@@ -262,21 +224,17 @@ class SqliteForeignDatabase implements ForeignDatabase {
     const base = `SELECT ${this.#select('src.')} FROM ${this.#from()} AS src`;
     const page = this.#all('read', `${base} WHERE ${where} ORDER BY ${order} LIMIT ?`, [...params, limit]);
     const rows = page.map((r) => this.#toRow(r));
-    const last = rows.at(-1);
-    if (page.length < limit || last === undefined) return rows;
-    // complete the last group: rows sharing its subject id and key must be seen together
-    const lastSubject = last.subject ?? '';
-    const lastKey = last.key ?? '';
-    const same = (r: ForeignRow): boolean => (r.subject ?? '') === lastSubject && (r.key ?? '') === lastKey;
+    const last = lastForeignGroup(rows, limit);
+    if (last === undefined) return rows;
     const groupParams: unknown[] = [];
     let groupWhere = `${this.#where('src.', filter, groupParams)} AND ${subject} = ?`;
-    groupParams.push(lastSubject);
+    groupParams.push(last.subject);
     if (key !== undefined) {
       groupWhere += ` AND ${key} = ?`;
-      groupParams.push(lastKey);
+      groupParams.push(last.key);
     }
     const group = this.#all('read', `${base} WHERE ${groupWhere}`, groupParams).map((r) => this.#toRow(r));
-    return [...rows.filter((r) => !same(r)), ...group];
+    return completeForeignGroup(rows, last, group);
   }
 
   async wipe(filter: RowFilter, onPage: (rows: readonly ForeignRow[]) => void): Promise<ForeignWipeOutcome> {

@@ -6,13 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { JurisdictionId, RegionId } from '../../domain/ids.js';
-import {
-  closeGuarded,
-  DEFAULT_BUSY_TIMEOUT_MS,
-  type Migration,
-  openSqliteDatabase,
-  runGuarded,
-} from './sqlite-database.js';
+import { closeGuarded, type Migration, openSqliteDatabase, runGuarded } from './sqlite-database.js';
 
 /** Schema component of the retirement table. */
 export const RETIREMENTS_COMPONENT = 'region-retirements';
@@ -49,7 +43,6 @@ function open(file: string) {
     file,
     component: RETIREMENTS_COMPONENT,
     migrations: RETIREMENTS_MIGRATIONS,
-    busyTimeoutMs: DEFAULT_BUSY_TIMEOUT_MS,
     context: CONTEXT,
   });
 }

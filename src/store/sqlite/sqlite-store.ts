@@ -16,20 +16,16 @@ import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '..
 import type { PutOutcome, RecordSummary, RegionStore, ScanOptions, StoredRecord } from '../region-store.js';
 import {
   closeGuarded,
-  DEFAULT_BUSY_TIMEOUT_MS,
   type Migration,
-  openSqliteDatabase,
+  openSqliteAdapter,
   runGuarded,
+  type SqliteFileOptions,
   WriteBatcher,
 } from './sqlite-database.js';
 
 /** Options for `openSqliteRegionStore`. */
-export interface SqliteRegionStoreOptions {
+export interface SqliteRegionStoreOptions extends SqliteFileOptions {
   readonly regionId: RegionId;
-  /** Path of the database file; created (mode 0600) when missing. Its directory must exist. */
-  readonly file: string;
-  /** How long a write waits for another connection's lock before failing; default 5000. */
-  readonly busyTimeoutMs?: number;
 }
 
 /** Name of the record store's schema in `schema_migrations`. */
@@ -235,20 +231,16 @@ export class SqliteRegionStore implements RegionStore {
   /** See `openSqliteRegionStore`. */
   static open(options: SqliteRegionStoreOptions): SqliteRegionStore {
     const context = `region \`${options.regionId}\`: sqlite store`;
-    const db = openSqliteDatabase({
-      file: options.file,
-      component: REGION_STORE_COMPONENT,
-      migrations: REGION_STORE_MIGRATIONS,
-      durability: 'group',
-      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-      context,
-    });
-    try {
-      return new SqliteRegionStore(options.regionId, options.file, db, context);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    return openSqliteAdapter(
+      options,
+      {
+        component: REGION_STORE_COMPONENT,
+        migrations: REGION_STORE_MIGRATIONS,
+        durability: 'group',
+        context,
+      },
+      (db) => new SqliteRegionStore(options.regionId, options.file, db, context),
+    );
   }
 
   async putRecord(record: StoredRecord, expectedVersion: number): Promise<PutOutcome> {

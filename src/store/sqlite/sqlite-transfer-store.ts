@@ -10,19 +10,15 @@ import type { JurisdictionId } from '../../domain/ids.js';
 import type { ErasureRecord, ExportVolume, TransferStore } from '../transfer-store.js';
 import {
   closeGuarded,
-  DEFAULT_BUSY_TIMEOUT_MS,
   type Migration,
-  openSqliteDatabase,
+  openSqliteAdapter,
   runGuarded,
+  type SqliteFileOptions,
   WriteBatcher,
 } from './sqlite-database.js';
 
-/** Options for `openSqliteTransferStore`. */
-export interface SqliteTransferStoreOptions {
-  /** Path of the database file (the control database); created when missing. */
-  readonly file: string;
-  readonly busyTimeoutMs?: number;
-}
+/** Options for `openSqliteTransferStore`; `file` is the control database. */
+export type SqliteTransferStoreOptions = SqliteFileOptions;
 
 /** Name of the schema in `schema_migrations`. */
 export const TRANSFER_STORE_COMPONENT = 'transfer-store';
@@ -86,19 +82,11 @@ export class SqliteTransferStore implements TransferStore {
 
   /** See `openSqliteTransferStore`. */
   static open(options: SqliteTransferStoreOptions): SqliteTransferStore {
-    const db = openSqliteDatabase({
-      file: options.file,
-      component: TRANSFER_STORE_COMPONENT,
-      migrations: TRANSFER_STORE_MIGRATIONS,
-      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-      context: CONTEXT,
-    });
-    try {
-      return new SqliteTransferStore(db);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    return openSqliteAdapter(
+      options,
+      { component: TRANSFER_STORE_COMPONENT, migrations: TRANSFER_STORE_MIGRATIONS, context: CONTEXT },
+      (db) => new SqliteTransferStore(db),
+    );
   }
 
   async recordErasure(erasure: ErasureRecord): Promise<void> {
