@@ -121,6 +121,7 @@ describe('parseConfig', () => {
   it('refuses text that is not YAML with its line', () => {
     const issues = issuesOf('version: 1\nregions: [\n');
     expect(issues[0]?.path).toBe('(yaml)');
+    expect(issues[0]?.line).toBeGreaterThanOrEqual(2);
   });
 
   it('lists every problem at once', () => {

@@ -4,11 +4,10 @@
  * path inside it (and the line when known) and the reason, so an operator can fix it at once.
  */
 import { createHash } from 'node:crypto';
-import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DomicileError } from './errors.js';
 import type { ClassId, JurisdictionId, RegionId } from './ids.js';
 import { COUNTRY_PATTERN, JURISDICTION_PATTERN, LABEL_PATTERN } from './ids.js';
+import { parseYamlFile, type YamlFile, type YamlIssue, yamlIssuesError } from './yaml-issues.js';
 
 const COUNTRY = z.string().regex(COUNTRY_PATTERN, 'expected an ISO 3166-1 alpha-2 country code such as `US`');
 const REGION_ID = z
@@ -107,18 +106,8 @@ const IssuerKeySchema = z
   })
   .refine((k) => (k.pem === undefined) !== (k.jwk === undefined), 'give exactly one of `pem` and `jwk`');
 
-/** Which claim carries which principal attribute. */
-const ClaimNamesSchema = z.strictObject({
-  id: z.string().min(1).default('sub'),
-  type: z.string().min(1).default('ptype'),
-  department: z.string().min(1).default('dept'),
-  roles: z.string().min(1).default('roles'),
-  country: z.string().min(1).default('loc'),
-  mfa: z.string().min(1).default('mfa'),
-  jurisdiction: z.string().min(1).default('jur'),
-});
-
-const DEFAULT_CLAIMS = {
+/** The claim names of Domicile's own tokens, and the default of every configured issuer. */
+export const DEFAULT_CLAIM_NAMES: ClaimNames = {
   id: 'sub',
   type: 'ptype',
   department: 'dept',
@@ -126,7 +115,18 @@ const DEFAULT_CLAIMS = {
   country: 'loc',
   mfa: 'mfa',
   jurisdiction: 'jur',
-} as const;
+};
+
+/** Which claim carries which principal attribute. */
+const ClaimNamesSchema = z.strictObject({
+  id: z.string().min(1).default(DEFAULT_CLAIM_NAMES.id),
+  type: z.string().min(1).default(DEFAULT_CLAIM_NAMES.type),
+  department: z.string().min(1).default(DEFAULT_CLAIM_NAMES.department),
+  roles: z.string().min(1).default(DEFAULT_CLAIM_NAMES.roles),
+  country: z.string().min(1).default(DEFAULT_CLAIM_NAMES.country),
+  mfa: z.string().min(1).default(DEFAULT_CLAIM_NAMES.mfa),
+  jurisdiction: z.string().min(1).default(DEFAULT_CLAIM_NAMES.jurisdiction),
+});
 
 /** An identity provider whose tokens are accepted, by static keys or a JWKS URL. */
 const IssuerSchema = z
@@ -140,7 +140,7 @@ const IssuerSchema = z
       .optional(),
     /** Accepted algorithms of a JWKS issuer (static keys name theirs); default all of TOKEN_ALGORITHMS. */
     algorithms: z.array(z.enum(TOKEN_ALGORITHMS)).min(1).optional(),
-    claims: ClaimNamesSchema.default(DEFAULT_CLAIMS),
+    claims: ClaimNamesSchema.default(DEFAULT_CLAIM_NAMES),
     /** Principal type when the type claim is absent (an IdP that issues only employee tokens). */
     defaultType: z.enum(['employee', 'service']).optional(),
   })
@@ -159,29 +159,32 @@ const AuthSchema = z.strictObject({
   tokenCacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
 });
 
+/** The lockbox's limits when `access.lockbox` (or `access`) is left out (durations in seconds). */
+const LOCKBOX_DEFAULTS = {
+  maxDuration: 8 * 3600,
+  pendingExpiry: 12 * 3600,
+  breakGlassMaxDuration: 3600,
+  reviewWithin: 24 * 3600,
+  sweepIntervalMs: 60_000,
+};
+
 const LockboxSchema = z.strictObject({
   /** Longest grant an approved request may give. */
-  maxDuration: DURATION.default(8 * 3600),
+  maxDuration: DURATION.default(LOCKBOX_DEFAULTS.maxDuration),
   /** A pending request nobody acts on expires after this. */
-  pendingExpiry: DURATION.default(12 * 3600),
+  pendingExpiry: DURATION.default(LOCKBOX_DEFAULTS.pendingExpiry),
   /** Longest break-glass grant. */
-  breakGlassMaxDuration: DURATION.default(3600),
+  breakGlassMaxDuration: DURATION.default(LOCKBOX_DEFAULTS.breakGlassMaxDuration),
   /** A break-glass grant must be reviewed within this. */
-  reviewWithin: DURATION.default(24 * 3600),
+  reviewWithin: DURATION.default(LOCKBOX_DEFAULTS.reviewWithin),
   /** How often expiries and overdue reviews are swept into the log. */
-  sweepIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  sweepIntervalMs: z.number().int().min(100).max(3_600_000).default(LOCKBOX_DEFAULTS.sweepIntervalMs),
 });
 
 const AccessSchema = z.strictObject({
   /** Folder of `schema.cedarschema` and `*.cedar` (relative to the configuration file); default: shipped. */
   policies: z.string().min(1).optional(),
-  lockbox: LockboxSchema.default({
-    maxDuration: 8 * 3600,
-    pendingExpiry: 12 * 3600,
-    breakGlassMaxDuration: 3600,
-    reviewWithin: 24 * 3600,
-    sweepIntervalMs: 60_000,
-  }),
+  lockbox: LockboxSchema.default(LOCKBOX_DEFAULTS),
 });
 
 const WitnessSchema = z.strictObject({
@@ -308,15 +311,7 @@ const ConfigSchema = z.strictObject({
     exports: { k: 10, fields: { ...DEFAULT_EXPORT_FIELDS } },
   }),
   backups: BackupsSchema.default({ chunkRecords: 10_000, schedule: [] }),
-  access: AccessSchema.default({
-    lockbox: {
-      maxDuration: 8 * 3600,
-      pendingExpiry: 12 * 3600,
-      breakGlassMaxDuration: 3600,
-      reviewWithin: 24 * 3600,
-      sweepIntervalMs: 60_000,
-    },
-  }),
+  access: AccessSchema.default({ lockbox: LOCKBOX_DEFAULTS }),
 });
 
 type RawConfig = z.infer<typeof ConfigSchema>;
@@ -460,17 +455,7 @@ export interface AccessConfig {
 }
 
 /** One problem in a configuration file. */
-export interface ConfigIssue {
-  readonly path: string;
-  readonly line: number | undefined;
-  readonly reason: string;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out === '' ? '(root)' : out;
-}
+export type ConfigIssue = YamlIssue;
 
 /**
  * Parses and validates `domicile.yaml`.
@@ -481,58 +466,25 @@ function formatPath(path: readonly PropertyKey[]): string {
  * const config = parseConfig(readFileSync('domicile.yaml', 'utf8'), 'domicile.yaml');
  */
 export function parseConfig(text: string, file: string): Config {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
-    let node: unknown = doc.contents;
-    for (const key of path) {
-      if (isMap(node)) node = node.get(key, true);
-      else if (isSeq(node) && typeof key === 'number') node = node.get(key, true);
-      else break;
-    }
-    const range = (node as { range?: [number, number, number] } | undefined)?.range;
-    return range ? lineCounter.linePos(range[0]).line : undefined;
-  };
+  const yaml = parseYamlFile(text);
   const fail = (issues: readonly ConfigIssue[]): never => {
-    const lines = issues.map(
-      (i) => `${file}${i.line === undefined ? '' : `:${i.line}`}: ${i.path}: ${i.reason}`,
-    );
-    throw new DomicileError('DOMICILE_ERR_CONFIG', `invalid configuration:\n${lines.join('\n')}`, {
-      details: { issues },
-    });
+    throw yamlIssuesError('configuration', file, issues);
   };
-  if (doc.errors.length > 0) {
-    fail(
-      doc.errors.map((e) => ({
-        path: '(yaml)',
-        line: e.linePos?.[0]?.line,
-        reason: e.message.split('\n')[0] ?? 'not valid YAML',
-      })),
-    );
-  }
-  const parsed = ConfigSchema.safeParse(doc.toJS());
+  if (yaml.syntaxIssues.length > 0) fail(yaml.syntaxIssues);
+  const parsed = ConfigSchema.safeParse(yaml.doc.toJS());
   if (!parsed.success) {
-    fail(
-      parsed.error.issues.map((i) => ({
-        path: formatPath(i.path),
-        line: lineOf(i.path),
-        reason: i.message,
-      })),
-    );
+    fail(parsed.error.issues.map((i) => yaml.issueAt(i.path, i.message)));
     throw new Error('unreachable');
   }
-  const issues = checkTopology(parsed.data, lineOf);
+  const issues = checkTopology(parsed.data, yaml.issueAt);
   if (issues.length > 0) fail(issues);
   return buildConfig(parsed.data, file, createHash('sha256').update(text).digest('hex'));
 }
 
-function checkTopology(
-  raw: RawConfig,
-  lineOf: (p: readonly PropertyKey[]) => number | undefined,
-): ConfigIssue[] {
+function checkTopology(raw: RawConfig, issueAt: YamlFile['issueAt']): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const add = (path: readonly PropertyKey[], reason: string): void => {
-    issues.push({ path: formatPath(path), line: lineOf(path), reason });
+    issues.push(issueAt(path, reason));
   };
   const regions = new Map<string, RawConfig['regions'][number]>();
   raw.regions.forEach((r, i) => {

@@ -8,11 +8,11 @@
  * `IDENTIFIER_PATTERN` and are quoted again where they are used; a `query` is SQL the operator
  * wrote and runs read-only.
  */
-import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { Config } from './config.js';
 import { DomicileError } from './errors.js';
 import { type ClassId, ID_PATTERN, type JurisdictionId, type RecordKey } from './ids.js';
+import { formatIssuePath, parseYamlFile, type YamlIssue, yamlIssuesError } from './yaml-issues.js';
 
 /** A table or column name: letters, digits and `_`, not starting with a digit, at most 63 characters. */
 export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -130,25 +130,10 @@ export interface SourceMapping {
 }
 
 /** One problem in a mapping file. */
-export interface MappingIssue {
-  readonly path: string;
-  readonly line: number | undefined;
-  readonly reason: string;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out === '' ? '(root)' : out;
-}
+export type MappingIssue = YamlIssue;
 
 function invalid(file: string, issues: readonly MappingIssue[]): DomicileError {
-  const lines = issues.map(
-    (i) => `${file}${i.line === undefined ? '' : `:${i.line}`}: ${i.path}: ${i.reason}`,
-  );
-  return new DomicileError('DOMICILE_ERR_CONFIG', `invalid mapping file:\n${lines.join('\n')}`, {
-    details: { issues },
-  });
+  return yamlIssuesError('mapping file', file, issues);
 }
 
 /**
@@ -169,39 +154,19 @@ export function mappingError(mapping: SourceMapping, path: string, reason: strin
  * mapping.sourceId; // 'foreign:crm'
  */
 export function parseSourceMapping(text: string, file: string, config: Config): SourceMapping {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
-    let node: unknown = doc.contents;
-    for (const key of path) {
-      if (isMap(node)) node = node.get(key, true);
-      else if (isSeq(node) && typeof key === 'number') node = node.get(key, true);
-      else return undefined;
-    }
-    const range = (node as { range?: [number, number, number] } | undefined)?.range;
-    return range ? lineCounter.linePos(range[0]).line : undefined;
-  };
-  if (doc.errors.length > 0) {
-    throw invalid(
-      file,
-      doc.errors.map((e) => ({
-        path: '(yaml)',
-        line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line,
-        reason: e.message.split('\n')[0] ?? 'not valid YAML',
-      })),
-    );
-  }
-  const parsed = MappingSchema.safeParse(doc.toJS());
+  const yaml = parseYamlFile(text);
+  if (yaml.syntaxIssues.length > 0) throw invalid(file, yaml.syntaxIssues);
+  const parsed = MappingSchema.safeParse(yaml.doc.toJS());
   if (!parsed.success) {
     throw invalid(
       file,
-      parsed.error.issues.map((i) => ({ path: formatPath(i.path), line: lineOf(i.path), reason: i.message })),
+      parsed.error.issues.map((i) => yaml.issueAt(i.path, i.message)),
     );
   }
   const raw = parsed.data;
   const issues: MappingIssue[] = [];
   const issue = (path: readonly PropertyKey[], reason: string): void => {
-    issues.push({ path: formatPath(path), line: lineOf(path), reason });
+    issues.push(yaml.issueAt(path, reason));
   };
   if (!config.classes.has(raw.record.class as ClassId)) {
     issue(
@@ -219,8 +184,8 @@ export function parseSourceMapping(text: string, file: string, config: Config): 
 
   const lines = new Map<string, number>();
   const note = (path: readonly PropertyKey[]): void => {
-    const line = lineOf(path);
-    if (line !== undefined) lines.set(formatPath(path), line);
+    const line = yaml.lineOf(path);
+    if (line !== undefined) lines.set(formatIssuePath(path), line);
   };
   for (const path of [
     ['database'],

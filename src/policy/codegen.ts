@@ -29,59 +29,20 @@ import {
   compileLike,
   compileLiteral,
   entityIn,
+  exprParts,
   getAttr,
   hasAttr,
-  I64_MAX,
+  hasAttrPath,
   longResult,
+  matchLike,
   type Node,
-  normalizeLong,
+  negateLong,
   policyConjuncts,
-  typeError,
+  scopeEntity,
+  setIncludesAny,
   UnsupportedConstruct,
 } from './compile.js';
-import {
-  EntityRef,
-  type EntityStore,
-  EvaluationError,
-  ExtensionValue,
-  type Long,
-  NeedsCedarSignal,
-  type SetValue,
-  sameEntity,
-  setIncludes,
-  setIncludesAll,
-  type Value,
-  valueEquals,
-} from './values.js';
-
-function neg(v: Value): Long {
-  const a = asLong('-', v);
-  if (typeof a === 'number') return a === 0 ? 0 : -a;
-  if (-a > I64_MAX) throw new EvaluationError('overflow in `-`');
-  return normalizeLong(-a);
-}
-
-function containsAny(set: SetValue, items: SetValue): boolean {
-  for (const v of items) if (setIncludes(set, v)) return true;
-  return false;
-}
-
-function like(v: Value, re: RegExp): boolean {
-  if (typeof v !== 'string') {
-    if (v instanceof ExtensionValue) throw new NeedsCedarSignal('like');
-    throw typeError('like', 'string', v);
-  }
-  return re.test(v);
-}
-
-function hasPath(entities: EntityStore, start: Value, attrs: readonly string[]): boolean {
-  let v = start;
-  for (const attr of attrs) {
-    if (!hasAttr(entities, v, attr)) return false;
-    v = getAttr(entities, v, attr);
-  }
-  return true;
-}
+import { EntityRef, sameEntity, setIncludes, setIncludesAll, type Value, valueEquals } from './values.js';
 
 function record(keys: readonly string[], values: readonly Value[]): Value {
   const out: { [k: string]: Value } = Object.create(null);
@@ -95,16 +56,16 @@ const HELPERS = {
   asEntity,
   asLong,
   asSet,
-  containsAny,
+  containsAny: setIncludesAny,
   EntityRef,
   entityIn,
   getAttr,
   hasAttr,
   hasOwn: Object.hasOwn,
-  hasPath,
-  like,
+  hasPath: hasAttrPath,
+  like: matchLike,
   longResult,
-  neg,
+  neg: negateLong,
   record,
   sameEntity,
   setIncludes,
@@ -176,11 +137,7 @@ class Generator {
 
   /** A JavaScript expression computing `expr`'s value, or throwing as Cedar would error. */
   expr(expr: Expr): string {
-    const node = asNode(expr);
-    const ops = Object.keys(node);
-    const op = ops[0];
-    if (ops.length !== 1 || op === undefined) throw new UnsupportedConstruct('malformed expression');
-    const body = node[op];
+    const { op, body } = exprParts(expr);
     switch (op) {
       case 'Value':
         return this.constant(compileLiteral(body));
@@ -318,20 +275,15 @@ class Generator {
   scope(v: 'principal' | 'action' | 'resource', constraint: unknown): string | undefined {
     const c = asNode(constraint);
     const pick = VARS[v];
-    const entityOf = (x: unknown): EntityRef => {
-      const lit = compileLiteral(asNode(x).__entity !== undefined ? x : { __entity: x });
-      if (!(lit instanceof EntityRef)) throw new UnsupportedConstruct('malformed scope entity');
-      return lit;
-    };
     switch (c.op) {
       case 'All':
         return undefined;
       case '==':
         if (c.slot !== undefined) throw new UnsupportedConstruct('template slot');
-        return `sameEntity(${pick}, ${this.constant(entityOf(c.entity))})`;
+        return `sameEntity(${pick}, ${this.constant(scopeEntity(c.entity))})`;
       case 'in': {
         if (c.slot !== undefined) throw new UnsupportedConstruct('template slot');
-        const target = Array.isArray(c.entities) ? c.entities.map(entityOf) : entityOf(c.entity);
+        const target = Array.isArray(c.entities) ? c.entities.map(scopeEntity) : scopeEntity(c.entity);
         return `entityIn(env.entities, ${pick}, ${this.constant(target)})`;
       }
       case 'is': {
@@ -340,7 +292,7 @@ class Generator {
         if (c.in === undefined) return type;
         const inner = asNode(c.in);
         if (inner.slot !== undefined) throw new UnsupportedConstruct('template slot');
-        return `${type} && entityIn(env.entities, ${pick}, ${this.constant(entityOf(inner.entity))})`;
+        return `${type} && entityIn(env.entities, ${pick}, ${this.constant(scopeEntity(inner.entity))})`;
       }
       default:
         throw new UnsupportedConstruct(`scope operator \`${String(c.op)}\``);

@@ -182,6 +182,48 @@ export function hasAttr(entities: EntityStore, v: Value, attr: string): boolean 
   throw typeError('has', 'entity or record', v);
 }
 
+/** Cedar's unary `-`: errors on a non-long and on overflow. */
+export function negateLong(v: Value): Long {
+  const a = asLong('-', v);
+  if (typeof a === 'number') return a === 0 ? 0 : -a;
+  if (-a > I64_MAX) throw new EvaluationError('overflow in `-`');
+  return normalizeLong(-a);
+}
+
+/** Whether `set` includes any of `items` (`containsAny`, operands already checked). */
+export function setIncludesAny(set: SetValue, items: SetValue): boolean {
+  for (const v of items) if (setIncludes(set, v)) return true;
+  return false;
+}
+
+/** `e has a.b.c`, which is `e has a && e.a has b && e.a.b has c`. */
+export function hasAttrPath(entities: EntityStore, start: Value, attrs: readonly string[]): boolean {
+  let v = start;
+  for (const attr of attrs) {
+    if (!hasAttr(entities, v, attr)) return false;
+    v = getAttr(entities, v, attr);
+  }
+  return true;
+}
+
+/** `v like pattern`, the pattern compiled by {@link compileLike}. */
+export function matchLike(v: Value, re: RegExp): boolean {
+  if (typeof v !== 'string') {
+    if (v instanceof ExtensionValue) throw new NeedsCedarSignal('like');
+    throw typeError('like', 'string', v);
+  }
+  return re.test(v);
+}
+
+/** The single operator of an expression node and its operand(s). */
+export function exprParts(expr: Expr): { readonly op: string; readonly body: unknown } {
+  const node = asNode(expr);
+  const ops = Object.keys(node);
+  const op = ops[0];
+  if (ops.length !== 1 || op === undefined) throw new UnsupportedConstruct('malformed expression');
+  return { op, body: node[op] };
+}
+
 export function compileLiteral(json: unknown): Value {
   let v: Value;
   try {
@@ -219,11 +261,7 @@ export function compileLike(pattern: unknown): RegExp {
 
 /** Compiles one expression. Throws {@link UnsupportedConstruct} for constructs left to cedar-wasm. */
 export function compileExpr(expr: Expr): CompiledExpr {
-  const node = asNode(expr);
-  const ops = Object.keys(node);
-  const op = ops[0];
-  if (ops.length !== 1 || op === undefined) throw new UnsupportedConstruct('malformed expression');
-  const body = node[op];
+  const { op, body } = exprParts(expr);
   switch (op) {
     case 'Value': {
       const v = compileLiteral(body);
@@ -250,12 +288,7 @@ export function compileExpr(expr: Expr): CompiledExpr {
     }
     case 'neg': {
       const arg = compileExpr(asNode(body).arg as Expr);
-      return (env) => {
-        const a = asLong('-', arg(env));
-        if (typeof a === 'number') return a === 0 ? 0 : -a;
-        if (-a > I64_MAX) throw new EvaluationError('overflow in `-`');
-        return normalizeLong(-a);
-      };
+      return (env) => negateLong(arg(env));
     }
     case '==': {
       const { left, right } = compileBinary(body);
@@ -308,25 +341,14 @@ export function compileExpr(expr: Expr): CompiledExpr {
       const { left, right } = compileBinary(body);
       return (env) => asBool('||', left(env)) || asBool('||', right(env));
     }
-    case '+': {
-      const { left, right } = compileBinary(body);
-      return (env) => {
-        const a = asLong('+', left(env));
-        return longResult('+', a, asLong('+', right(env)));
-      };
-    }
-    case '-': {
-      const { left, right } = compileBinary(body);
-      return (env) => {
-        const a = asLong('-', left(env));
-        return longResult('-', a, asLong('-', right(env)));
-      };
-    }
+    case '+':
+    case '-':
     case '*': {
+      const arithmetic: '+' | '-' | '*' = op;
       const { left, right } = compileBinary(body);
       return (env) => {
-        const a = asLong('*', left(env));
-        return longResult('*', a, asLong('*', right(env)));
+        const a = asLong(arithmetic, left(env));
+        return longResult(arithmetic, a, asLong(arithmetic, right(env)));
       };
     }
     case 'contains': {
@@ -347,9 +369,7 @@ export function compileExpr(expr: Expr): CompiledExpr {
       const { left, right } = compileBinary(body);
       return (env) => {
         const set = asSet('containsAny', left(env));
-        const items = asSet('containsAny', right(env));
-        for (const v of items) if (setIncludes(set, v)) return true;
-        return false;
+        return setIncludesAny(set, asSet('containsAny', right(env)));
       };
     }
     case 'isEmpty': {
@@ -384,28 +404,13 @@ export function compileExpr(expr: Expr): CompiledExpr {
         const attr = attrs[0] as string;
         return (env) => hasAttr(env.entities, left(env), attr);
       }
-      // `e has a.b.c` is `e has a && e.a has b && e.a.b has c`
-      return (env) => {
-        let v = left(env);
-        for (const attr of attrs) {
-          if (!hasAttr(env.entities, v, attr)) return false;
-          v = getAttr(env.entities, v, attr);
-        }
-        return true;
-      };
+      return (env) => hasAttrPath(env.entities, left(env), attrs);
     }
     case 'like': {
       const n = asNode(body);
       const left = compileExpr(n.left as Expr);
       const re = compileLike(n.pattern);
-      return (env) => {
-        const v = left(env);
-        if (typeof v !== 'string') {
-          if (v instanceof ExtensionValue) throw new NeedsCedarSignal('like');
-          throw typeError('like', 'string', v);
-        }
-        return re.test(v);
-      };
+      return (env) => matchLike(left(env), re);
     }
     case 'is': {
       const n = asNode(body);
@@ -456,29 +461,31 @@ function compileBinary(body: unknown): { left: CompiledExpr; right: CompiledExpr
 
 type ScopeVar = 'principal' | 'action' | 'resource';
 
+/** An entity of a scope constraint, written `{ __entity: … }` or bare. */
+export function scopeEntity(x: unknown): EntityRef {
+  const lit = compileLiteral(asNode(x).__entity !== undefined ? x : { __entity: x });
+  if (!(lit instanceof EntityRef)) throw new UnsupportedConstruct('malformed scope entity');
+  return lit;
+}
+
 function compileScope(v: ScopeVar, constraint: unknown): CompiledCondition | undefined {
   const c = asNode(constraint);
   const pick = (env: Env): EntityRef => env[v];
-  const entityOf = (x: unknown): EntityRef => {
-    const lit = compileLiteral(asNode(x).__entity !== undefined ? x : { __entity: x });
-    if (!(lit instanceof EntityRef)) throw new UnsupportedConstruct('malformed scope entity');
-    return lit;
-  };
   switch (c.op) {
     case 'All':
       return undefined;
     case '==': {
       if (c.slot !== undefined) throw new UnsupportedConstruct('template slot');
-      const key = entityOf(c.entity).key;
+      const key = scopeEntity(c.entity).key;
       return (env) => pick(env).key === key;
     }
     case 'in': {
       if (c.slot !== undefined) throw new UnsupportedConstruct('template slot');
       if (Array.isArray(c.entities)) {
-        const targets = c.entities.map(entityOf);
+        const targets = c.entities.map(scopeEntity);
         return (env) => entityIn(env.entities, pick(env), targets);
       }
-      const target = entityOf(c.entity);
+      const target = scopeEntity(c.entity);
       return (env) => entityIn(env.entities, pick(env), target);
     }
     case 'is': {
@@ -487,7 +494,7 @@ function compileScope(v: ScopeVar, constraint: unknown): CompiledCondition | und
       if (c.in === undefined) return (env) => pick(env).type === type;
       const inner = asNode(c.in);
       if (inner.slot !== undefined) throw new UnsupportedConstruct('template slot');
-      const target = entityOf(inner.entity);
+      const target = scopeEntity(inner.entity);
       return (env) => {
         const e = pick(env);
         return e.type === type && entityIn(env.entities, e, target);

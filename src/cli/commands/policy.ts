@@ -44,6 +44,12 @@ async function readPolicyPath(path: string): Promise<PolicyFiles> {
 
 const toBody = (files: PolicyFiles) => ({ schema: files.schemaText, policies: files.policies });
 
+/** Reads a policy folder (or file) and posts it to the gateway with the caller's token. */
+async function postPolicyPath(command: Command, path: string, dir: string): Promise<unknown> {
+  const files = await readPolicyPath(resolve(dir));
+  return callApi(clientOptions(command), 'POST', path, toBody(files));
+}
+
 function describeProposal(p: PolicyProposalView): string {
   const lines = [
     `policy set ${p.hash}: ${p.status}`,
@@ -150,13 +156,7 @@ export function register(program: Command): void {
     )
     .action(
       action(async (dir: string, _opts: unknown, command: Command) => {
-        const files = await readPolicyPath(resolve(dir));
-        const result = (await callApi(
-          clientOptions(command),
-          'POST',
-          '/v1/policies/diff',
-          toBody(files),
-        )) as PolicyDiff;
+        const result = (await postPolicyPath(command, '/v1/policies/diff', dir)) as PolicyDiff;
         output(globalOptions(command), result, () => describeDiff(result));
       }),
     );
@@ -167,13 +167,7 @@ export function register(program: Command): void {
     )
     .action(
       action(async (dir: string, _opts: unknown, command: Command) => {
-        const files = await readPolicyPath(resolve(dir));
-        const result = (await callApi(
-          clientOptions(command),
-          'POST',
-          '/v1/policies/proposals',
-          toBody(files),
-        )) as PolicyProposalView;
+        const result = (await postPolicyPath(command, '/v1/policies/proposals', dir)) as PolicyProposalView;
         output(globalOptions(command), result, () =>
           [describeProposal(result), ...(result.diff ? [describeDiff(result.diff)] : [])].join('\n'),
         );

@@ -16,7 +16,8 @@ import { requireJurisdiction, requireRegion } from '../../domain/residency.js';
 import { deploymentPaths, loadConfigFile } from '../../server/deployment.js';
 import { type Operator, openOperator, operatorPrincipal } from '../../server/operator.js';
 import { foreignWipeStorage } from '../../services/migrate/foreign-source.js';
-import { wipeRegion } from '../../services/migrate/wipe.js';
+import type { MigrationContext } from '../../services/migrate/migration.js';
+import { type WipeOptions as WipeRegionOptions, wipeRegion } from '../../services/migrate/wipe.js';
 import type { MigrationProgress } from '../../store/migration-store.js';
 import { openSqliteMigrationStore } from '../../store/sqlite/sqlite-migration-store.js';
 import { recordRetirement } from '../../store/sqlite/sqlite-retirements.js';
@@ -47,6 +48,33 @@ async function migrationsOutOf(
   return migrations;
 }
 
+/**
+ * What a wipe of `source` needs besides its storage: the migrations out of it, the operator's
+ * context in the jurisdiction's log, and `--force`.
+ */
+async function wipeBasis(
+  operator: Operator,
+  source: string,
+  jurisdiction: JurisdictionId,
+  opts: WipeOptions,
+): Promise<{ ctx: MigrationContext; basis: Omit<WipeRegionOptions, 'storage' | 'keyring'> }> {
+  const migrations = await migrationsOutOf(operator, source, jurisdiction);
+  const ctx = await operator.context(jurisdiction, operatorPrincipal(process.env));
+  return {
+    ctx,
+    basis: {
+      regionId: source,
+      jurisdiction,
+      migrations,
+      ...(opts.force ? { force: { reason: opts.reason ?? '' } } : {}),
+      audit: ctx.audit,
+      pseudonymKey: ctx.pseudonymKey,
+      principal: ctx.principal,
+      requestId: ctx.requestId,
+    },
+  };
+}
+
 /** `wipe --from mapping.yaml`: the application database's rows of the jurisdiction. */
 async function wipeForeign(opts: WipeOptions & { from: string }, command: Command): Promise<void> {
   const global = globalOptions(command);
@@ -58,15 +86,13 @@ async function wipeForeign(opts: WipeOptions & { from: string }, command: Comman
   const mapping = await loadMapping(opts.from, config);
   const operator = await openOperator({ config, dataDir: global.data, env: process.env });
   try {
-    const migrations = await migrationsOutOf(operator, mapping.sourceId, jurisdiction.id);
-    const ctx = await operator.context(jurisdiction.id, operatorPrincipal(process.env));
+    const { basis } = await wipeBasis(operator, mapping.sourceId, jurisdiction.id, opts);
     // a query or a read-only mapping is never opened for writing: the wipe then reports what remains
     const writable = mapping.rows.kind === 'table' && !mapping.readOnly;
     const database = await openMappedDatabase(mapping, writable ? 'wipe' : 'read', process.env);
     try {
       const receipt = await wipeRegion({
-        regionId: mapping.sourceId,
-        jurisdiction: jurisdiction.id,
+        ...basis,
         storage: foreignWipeStorage({
           config: operator.config,
           mapping,
@@ -74,12 +100,6 @@ async function wipeForeign(opts: WipeOptions & { from: string }, command: Comman
           database,
           secureErase: mapping.database.kind === 'sqlite',
         }),
-        migrations,
-        ...(opts.force ? { force: { reason: opts.reason ?? '' } } : {}),
-        audit: ctx.audit,
-        pseudonymKey: ctx.pseudonymKey,
-        principal: ctx.principal,
-        requestId: ctx.requestId,
       });
       const complete = receipt.remainingRecords === 0;
       if (!complete) process.exitCode = EXIT.failure;
@@ -134,20 +154,12 @@ export function register(program: Command): void {
         }
         const operator = await openOperator({ config, dataDir: global.data, env: process.env });
         try {
-          const migrations = await migrationsOutOf(operator, region, jurisdiction.id);
-          const ctx = await operator.context(jurisdiction.id, operatorPrincipal(process.env));
+          const { ctx, basis } = await wipeBasis(operator, region, jurisdiction.id, opts);
           const keyring = operator.keyrings.get(region as RegionId);
           const receipt = await wipeRegion({
-            regionId: region,
-            jurisdiction: jurisdiction.id,
+            ...basis,
             storage: operator.wipeStorage(region, jurisdiction.id),
             ...(keyring === undefined ? {} : { keyring }),
-            migrations,
-            ...(opts.force ? { force: { reason: opts.reason ?? '' } } : {}),
-            audit: ctx.audit,
-            pseudonymKey: ctx.pseudonymKey,
-            principal: ctx.principal,
-            requestId: ctx.requestId,
           });
           const complete = receipt.remainingRecords === 0 && !receipt.kekRemains;
           if (complete) {

@@ -18,7 +18,7 @@ import { DomicileError } from '../../domain/errors.js';
 import { type JurisdictionId, parseSubjectId, type SubjectId } from '../../domain/ids.js';
 import { requireJurisdiction } from '../../domain/residency.js';
 import type { DataClass, Grant, RecordAction } from '../../policy/index.js';
-import type { ControlStore, StoredAccessRequest } from '../../store/control-store.js';
+import type { AccessRequestStatus, ControlStore, StoredAccessRequest } from '../../store/control-store.js';
 import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 import { type ActivePolicySource, type GrantSource, principalFacts } from './cedar-authorizer.js';
 import { type Principal, summarizePrincipal } from './principal.js';
@@ -51,7 +51,7 @@ export interface AccessRequestView {
   readonly purpose: string;
   readonly durationSeconds: number;
   readonly breakGlass: boolean;
-  readonly status: StoredAccessRequest['status'];
+  readonly status: AccessRequestStatus;
   readonly createdAt: string;
   readonly pendingExpiresAt: string;
   readonly decidedAt: string | null;
@@ -70,7 +70,7 @@ export interface AccessRequestView {
 
 /** Filters of `list`. */
 export interface AccessRequestFilter {
-  readonly status?: StoredAccessRequest['status'];
+  readonly status?: AccessRequestStatus;
   readonly jurisdiction?: string;
   readonly reviewOverdue?: boolean;
 }
@@ -227,27 +227,21 @@ export class Lockbox implements GrantSource {
 
   /** Revokes a pending request or an active grant: by an eligible approver, or the grantee itself. */
   async revoke(ctx: LockboxContext, id: string): Promise<AccessRequestView> {
-    const { stored, jurisdiction } = await this.find(id);
-    const now = this.now();
-    const type = 'access-request.revoke';
-    const self = stored.requester === ctx.principal.id;
-    const eligibility = self
-      ? {
-          allowed: true,
-          reason: 'the grantee gives up its own access',
-          policyHash: this.hash(),
-          determining: [],
-        }
-      : this.eligibility(ctx, stored, jurisdiction, now);
-    if (!eligibility.allowed) return this.forbid(jurisdiction, ctx, type, stored, eligibility);
-    const status = effectiveStatus(stored, now);
-    if (status !== 'pending' && status !== 'approved') {
-      return this.conflict(jurisdiction, ctx, type, stored, eligibility, `request is ${status}`);
-    }
-    return this.transition(jurisdiction, ctx, type, stored, eligibility, now, {
-      status: 'revoked',
-      revokedAt: now,
-      revokedBy: ctx.principal.id,
+    return this.step(ctx, id, 'access-request.revoke', {
+      eligibility: (stored) =>
+        stored.requester === ctx.principal.id
+          ? {
+              allowed: true,
+              reason: 'the grantee gives up its own access',
+              policyHash: this.hash(),
+              determining: [],
+            }
+          : undefined,
+      refusal: (stored, now) => {
+        const status = effectiveStatus(stored, now);
+        return status !== 'pending' && status !== 'approved' ? `request is ${status}` : undefined;
+      },
+      change: (_stored, now) => ({ status: 'revoked', revokedAt: now, revokedBy: ctx.principal.id }),
     });
   }
 
@@ -257,37 +251,24 @@ export class Lockbox implements GrantSource {
     id: string,
     outcome: 'accepted' | 'rejected',
   ): Promise<AccessRequestView> {
-    const { stored, jurisdiction } = await this.find(id);
-    const now = this.now();
-    const type = 'access-request.review';
-    const eligibility = this.eligibility(ctx, stored, jurisdiction, now);
-    if (!eligibility.allowed) return this.forbid(jurisdiction, ctx, type, stored, eligibility);
-    if (!stored.breakGlass || stored.reviewedAt !== null) {
-      return this.conflict(
-        jurisdiction,
-        ctx,
-        type,
-        stored,
-        eligibility,
-        stored.breakGlass ? 'already reviewed' : 'only break-glass grants are reviewed',
-      );
-    }
-    const revoke = outcome === 'rejected' && effectiveStatus(stored, now) === 'approved';
-    return this.transition(
-      jurisdiction,
-      ctx,
-      type,
-      stored,
-      eligibility,
-      now,
-      {
-        reviewedAt: now,
-        reviewedBy: ctx.principal.id,
-        reviewOutcome: outcome,
-        ...(revoke ? { status: 'revoked' as const, revokedAt: now, revokedBy: ctx.principal.id } : {}),
+    return this.step(ctx, id, 'access-request.review', {
+      refusal: (stored) =>
+        !stored.breakGlass
+          ? 'only break-glass grants are reviewed'
+          : stored.reviewedAt !== null
+            ? 'already reviewed'
+            : undefined,
+      change: (stored, now) => {
+        const revoke = outcome === 'rejected' && effectiveStatus(stored, now) === 'approved';
+        return {
+          reviewedAt: now,
+          reviewedBy: ctx.principal.id,
+          reviewOutcome: outcome,
+          ...(revoke ? { status: 'revoked' as const, revokedAt: now, revokedBy: ctx.principal.id } : {}),
+        };
       },
-      { outcome },
-    );
+      details: { outcome },
+    });
   }
 
   /** One request, if the principal may see it. */
@@ -343,24 +324,17 @@ export class Lockbox implements GrantSource {
       const jurisdiction = this.options.config.jurisdictions.get(r.jurisdiction);
       if (!jurisdiction) continue;
       let next: StoredAccessRequest | undefined;
-      if (r.status === 'pending' && r.pendingExpiresAt <= now) {
-        await this.log(jurisdiction, system, 'access-request.expire', {
+      // only a pending request or a grant is made `expired` by time alone
+      if (effectiveStatus(r, now) !== r.status) {
+        const pending = r.status === 'pending';
+        await this.log(jurisdiction, system, pending ? 'access-request.expire' : 'grant.expire', {
           decision: 'info',
-          reason: 'pending request expired without a decision',
+          reason: pending ? 'pending request expired without a decision' : 'grant ended',
           request: r,
           principal: null,
         });
         next = { ...r, version: r.version + 1, status: 'expired' };
-        counts.expired++;
-      } else if (r.status === 'approved' && (r.grantExpiresAt ?? 0) <= now) {
-        await this.log(jurisdiction, system, 'grant.expire', {
-          decision: 'info',
-          reason: 'grant ended',
-          request: r,
-          principal: null,
-        });
-        next = { ...r, version: r.version + 1, status: 'expired' };
-        counts.ended++;
+        counts[pending ? 'expired' : 'ended']++;
       }
       const base = next ?? r;
       if (isReviewOverdue(base, now) && !base.reviewOverdueAlerted) {
@@ -384,31 +358,59 @@ export class Lockbox implements GrantSource {
     id: string,
     verb: 'approve' | 'deny',
   ): Promise<AccessRequestView> {
+    return this.step(ctx, id, `access-request.${verb}`, {
+      refusal: (stored, now) => {
+        const status = effectiveStatus(stored, now);
+        return status !== 'pending' ? `request is ${status}` : undefined;
+      },
+      change: (stored, now) =>
+        verb === 'approve'
+          ? {
+              status: 'approved',
+              decidedAt: now,
+              decidedBy: ctx.principal.id,
+              grantExpiresAt: now + stored.durationSeconds * 1000,
+            }
+          : { status: 'denied', decidedAt: now, decidedBy: ctx.principal.id },
+    });
+  }
+
+  /**
+   * One step on a stored request: load it, check the principal may take it (the active policies'
+   * `approveGrant`, unless `plan.eligibility` decides) and that the request's state allows it,
+   * then log the change and compare-and-set it. Every refusal is logged too.
+   */
+  private async step(
+    ctx: LockboxContext,
+    id: string,
+    type: string,
+    plan: {
+      readonly eligibility?: (stored: StoredAccessRequest) => Eligibility | undefined;
+      /** Why the request's state refuses the step, if it does. */
+      readonly refusal: (stored: StoredAccessRequest, now: number) => string | undefined;
+      readonly change: (stored: StoredAccessRequest, now: number) => Partial<StoredAccessRequest>;
+      readonly details?: AuditDetails;
+    },
+  ): Promise<AccessRequestView> {
     const { stored, jurisdiction } = await this.find(id);
     const now = this.now();
-    const type = `access-request.${verb}`;
-    const eligibility = this.eligibility(ctx, stored, jurisdiction, now);
+    const eligibility = plan.eligibility?.(stored) ?? this.eligibility(ctx, stored, jurisdiction, now);
     if (!eligibility.allowed) return this.forbid(jurisdiction, ctx, type, stored, eligibility);
-    const status = effectiveStatus(stored, now);
-    if (status !== 'pending') {
-      return this.conflict(jurisdiction, ctx, type, stored, eligibility, `request is ${status}`);
-    }
-    return this.transition(
-      jurisdiction,
-      ctx,
-      type,
-      stored,
+    const refusal = plan.refusal(stored, now);
+    if (refusal !== undefined) return this.conflict(jurisdiction, ctx, type, stored, eligibility, refusal);
+    const next: StoredAccessRequest = { ...stored, ...plan.change(stored, now), version: stored.version + 1 };
+    // INVARIANT L1: the step is on the record before it takes effect
+    await this.log(jurisdiction, ctx, type, {
+      decision: 'allow',
+      reason: eligibility.reason,
+      request: next,
       eligibility,
-      now,
-      verb === 'approve'
-        ? {
-            status: 'approved',
-            decidedAt: now,
-            decidedBy: ctx.principal.id,
-            grantExpiresAt: now + stored.durationSeconds * 1000,
-          }
-        : { status: 'denied', decidedAt: now, decidedBy: ctx.principal.id },
-    );
+      details: plan.details ?? {},
+    });
+    if ((await this.options.store.updateAccessRequest(next)) === 'conflict') {
+      return this.conflict(jurisdiction, ctx, type, stored, eligibility, 'changed concurrently: retry');
+    }
+    return this.view(next, now);
   }
 
   /** Whether the active policies allow `approveGrant` on this request to the principal. */
@@ -477,30 +479,6 @@ export class Lockbox implements GrantSource {
   ): Promise<never> {
     await this.log(jurisdiction, ctx, type, { decision: 'deny', reason, request: stored, eligibility });
     throw new DomicileError('DOMICILE_ERR_STATE_CONFLICT', `access request \`${stored.id}\`: ${reason}`);
-  }
-
-  private async transition(
-    jurisdiction: Jurisdiction,
-    ctx: LockboxContext,
-    type: string,
-    stored: StoredAccessRequest,
-    eligibility: Eligibility,
-    now: number,
-    change: Partial<StoredAccessRequest>,
-    details: AuditDetails = {},
-  ): Promise<AccessRequestView> {
-    const next: StoredAccessRequest = { ...stored, ...change, version: stored.version + 1 };
-    await this.log(jurisdiction, ctx, type, {
-      decision: 'allow',
-      reason: eligibility.reason,
-      request: next,
-      eligibility,
-      details,
-    });
-    if ((await this.options.store.updateAccessRequest(next)) === 'conflict') {
-      return this.conflict(jurisdiction, ctx, type, stored, eligibility, 'changed concurrently: retry');
-    }
-    return this.view(next, now);
   }
 
   private async find(id: string): Promise<{ stored: StoredAccessRequest; jurisdiction: Jurisdiction }> {
@@ -609,7 +587,7 @@ const SYSTEM: Principal = {
 };
 
 /** The status time has made of a stored request. */
-export function effectiveStatus(r: StoredAccessRequest, now: number): StoredAccessRequest['status'] {
+export function effectiveStatus(r: StoredAccessRequest, now: number): AccessRequestStatus {
   if (r.status === 'pending' && r.pendingExpiresAt <= now) return 'expired';
   if (r.status === 'approved' && (r.grantExpiresAt ?? 0) <= now) return 'expired';
   return r.status;

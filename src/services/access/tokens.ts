@@ -17,7 +17,7 @@ import {
   SignJWT,
 } from 'jose';
 import type { ClaimNames, IssuerConfig, IssuerKeyConfig, TokenAlgorithm } from '../../domain/config.js';
-import { TOKEN_ALGORITHMS } from '../../domain/config.js';
+import { DEFAULT_CLAIM_NAMES, TOKEN_ALGORITHMS } from '../../domain/config.js';
 import { DomicileError } from '../../domain/errors.js';
 import { COUNTRY_PATTERN, ID_PATTERN, JURISDICTION_PATTERN, LABEL_PATTERN } from '../../domain/ids.js';
 import type { Principal } from './principal.js';
@@ -78,16 +78,8 @@ export async function issueToken(options: IssueTokenOptions): Promise<string> {
     .sign(options.privateKey);
 }
 
-/** The claim names of Domicile's own tokens. */
-export const DEFAULT_CLAIM_NAMES: ClaimNames = {
-  id: 'sub',
-  type: 'ptype',
-  department: 'dept',
-  roles: 'roles',
-  country: 'loc',
-  mfa: 'mfa',
-  jurisdiction: 'jur',
-};
+/** The claim names of Domicile's own tokens (defined with the configuration's defaults). */
+export { DEFAULT_CLAIM_NAMES };
 
 /** An issuer whose tokens are accepted: where its keys are, and how its claims read. */
 export interface TrustedIssuer {
