@@ -11,11 +11,12 @@ import type { PrincipalClaims } from '../src/services/access/tokens.js';
 import {
   logEntries,
   openTestDeployment,
+  putSubject,
   SG_STEWARD,
   type TestDeployment,
   US_STEWARD,
 } from './support/deployment.js';
-import { fileRequest, stepRequest } from './support/lockbox.js';
+import { fileRequest, seedLockboxSubjects, stepRequest } from './support/lockbox.js';
 
 let d: TestDeployment;
 let clock = Date.now();
@@ -29,27 +30,8 @@ const ENGINEER: Partial<PrincipalClaims> = {
 
 beforeAll(async () => {
   d = await openTestDeployment({ now: () => clock });
-  const steward = await d.auth(US_STEWARD);
-  for (const s of ['lb-1', 'lb-2']) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${s}`,
-      headers: steward,
-      payload: { jurisdiction: 'US' },
-    });
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${s}/records/email`,
-      headers: steward,
-      payload: { class: 'protected', value: `${s}@example.com` },
-    });
-  }
-  await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/sg-1',
-    headers: await d.auth(SG_STEWARD),
-    payload: { jurisdiction: 'SG' },
-  });
+  await seedLockboxSubjects(d);
+  await putSubject(d, await d.auth(SG_STEWARD), 'sg-1', 'SG');
 });
 afterAll(async () => {
   await d.cleanup();

@@ -12,6 +12,8 @@ import type { RegionStore } from '../src/store/region-store.js';
 import {
   logEntries,
   openTestDeployment,
+  putRecord,
+  putSubject,
   type TestDeployment,
   US_APP,
   US_STEWARD,
@@ -53,25 +55,10 @@ beforeAll(async () => {
   const steward = await d.auth(US_STEWARD);
   const app = await d.auth(US_APP);
   for (let i = 0; i < SUBJECTS; i++) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/u-${i}`,
-      headers: steward,
-      payload: { jurisdiction: 'US' },
-    });
-    const put = await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/u-${i}/records/email`,
-      headers: steward,
-      payload: { class: 'protected', value: secret(i) },
-    });
+    await putSubject(d, steward, `u-${i}`, 'US');
+    const put = await putRecord(d, steward, `u-${i}`, 'email', { class: 'protected', value: secret(i) });
     expect(put.statusCode).toBe(200);
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/u-${i}/records/video`,
-      headers: app,
-      payload: { class: 'interoperable', value: { title: `public-${i}` } },
-    });
+    await putRecord(d, app, `u-${i}`, 'video', { class: 'interoperable', value: { title: `public-${i}` } });
   }
 }, 60_000);
 afterAll(async () => {

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   logEntries,
   openTestDeployment,
+  putRecord,
+  putSubject,
   SG_STEWARD,
   type TestDeployment,
   US_STEWARD,
@@ -20,24 +22,14 @@ beforeAll(async () => {
   d = await openTestDeployment();
   const headers = await d.auth(US_STEWARD);
   for (let i = 0; i < N; i++) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/p-${i}`,
-      headers,
-      payload: { jurisdiction: 'US' },
-    });
+    await putSubject(d, headers, `p-${i}`, 'US');
     for (const [key, value] of [
       ['email', email(i)],
       ['zip', zip(i)],
       ['birthYear', 1980 + (i % 10)],
       ['plan', i % 3 === 0 ? 'gold' : 'basic'],
     ] as const) {
-      const res = await d.app.inject({
-        method: 'PUT',
-        url: `/v1/subjects/p-${i}/records/${key}`,
-        headers,
-        payload: { class: 'protected', value },
-      });
+      const res = await putRecord(d, headers, `p-${i}`, key, { class: 'protected', value });
       expect(res.statusCode).toBe(200);
     }
   }

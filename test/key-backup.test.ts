@@ -13,6 +13,8 @@ import {
   demoConfig,
   logEntries,
   openTestDeployment,
+  putRecord,
+  putSubject,
   SG_STEWARD,
   type TestDeployment,
   US_STEWARD,
@@ -56,18 +58,8 @@ beforeAll(async () => {
   dataDir = d.dataDir;
   const steward = await d.auth(US_STEWARD);
   for (let i = 0; i < SUBJECTS; i++) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${subject(i)}`,
-      headers: steward,
-      payload: { jurisdiction: 'US' },
-    });
-    const put = await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${subject(i)}/records/email`,
-      headers: steward,
-      payload: { class: 'protected', value: secret(i) },
-    });
+    await putSubject(d, steward, subject(i), 'US');
+    const put = await putRecord(d, steward, subject(i), 'email', { class: 'protected', value: secret(i) });
     expect(put.statusCode).toBe(200);
   }
 }, 60_000);

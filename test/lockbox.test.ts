@@ -11,7 +11,7 @@ import {
   type TestDeployment,
   US_STEWARD,
 } from './support/deployment.js';
-import { fileRequest, stepRequest } from './support/lockbox.js';
+import { fileRequest, seedLockboxSubjects, stepRequest } from './support/lockbox.js';
 
 let d: TestDeployment;
 let clock = Date.now();
@@ -27,21 +27,7 @@ const ENGINEER: Partial<PrincipalClaims> = {
 
 beforeAll(async () => {
   d = await openTestDeployment({ now: () => clock });
-  const steward = await d.auth(US_STEWARD);
-  for (const s of ['lb-1', 'lb-2']) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${s}`,
-      headers: steward,
-      payload: { jurisdiction: 'US' },
-    });
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${s}/records/email`,
-      headers: steward,
-      payload: { class: 'protected', value: `${s}@example.com` },
-    });
-  }
+  await seedLockboxSubjects(d);
 });
 afterAll(async () => {
   await d.cleanup();

@@ -12,6 +12,8 @@ import type { PrincipalClaims } from '../src/services/access/tokens.js';
 import {
   logEntries,
   openTestDeployment,
+  putRecord,
+  putSubject,
   SG_STEWARD,
   type TestDeployment,
   US_STEWARD,
@@ -35,18 +37,8 @@ const AUDITOR: Partial<PrincipalClaims> = {
 beforeAll(async () => {
   d = await openTestDeployment();
   const steward = await d.auth(US_STEWARD);
-  await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/pg-1',
-    headers: steward,
-    payload: { jurisdiction: 'US' },
-  });
-  await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/pg-1/records/email',
-    headers: steward,
-    payload: { class: 'protected', value: 'pg-1@example.com' },
-  });
+  await putSubject(d, steward, 'pg-1', 'US');
+  await putRecord(d, steward, 'pg-1', 'email', { class: 'protected', value: 'pg-1@example.com' });
   dir = mkdtempSync(join(tmpdir(), 'domicile-policy-'));
   cpSync(SHIPPED_POLICY_DIRECTORY, dir, { recursive: true });
   writeFileSync(

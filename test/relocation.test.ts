@@ -7,6 +7,8 @@ import type { JurisdictionId, RegionId, SubjectId } from '../src/domain/ids.js';
 import {
   logEntries,
   openTestDeployment,
+  putRecord,
+  putSubject,
   type TestDeployment,
   US_APP,
   US_STEWARD,
@@ -19,24 +21,12 @@ beforeAll(async () => {
   d = await openTestDeployment();
   const headers = await d.auth(US_STEWARD);
   for (const id of ['mover', 'stayer']) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${id}`,
-      headers,
-      payload: { jurisdiction: 'US' },
-    });
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${id}/records/email`,
-      headers,
-      payload: { class: 'protected', value: `${id}@example.com` },
-    });
+    await putSubject(d, headers, id, 'US');
+    await putRecord(d, headers, id, 'email', { class: 'protected', value: `${id}@example.com` });
   }
-  await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/mover/records/video',
-    headers: await d.auth(US_APP),
-    payload: { class: 'interoperable', value: { title: 'public' } },
+  await putRecord(d, await d.auth(US_APP), 'mover', 'video', {
+    class: 'interoperable',
+    value: { title: 'public' },
   });
 });
 afterAll(async () => {

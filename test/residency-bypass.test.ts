@@ -5,17 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClassId, JurisdictionId, RecordKey, SubjectId } from '../src/domain/ids.js';
 import type { Principal } from '../src/services/access/principal.js';
-import { openTestDeployment, type TestDeployment, US_STEWARD } from './support/deployment.js';
+import { openTestDeployment, putSubject, type TestDeployment, US_STEWARD } from './support/deployment.js';
 
 let d: TestDeployment;
 beforeAll(async () => {
   d = await openTestDeployment();
-  await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/us-user',
-    headers: await d.auth(US_STEWARD),
-    payload: { jurisdiction: 'US' },
-  });
+  await putSubject(d, await d.auth(US_STEWARD), 'us-user', 'US');
 });
 afterAll(async () => {
   await d.cleanup();

@@ -5,27 +5,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordKey, SubjectId } from '../src/domain/ids.js';
 import type { StoredRecord } from '../src/store/region-store.js';
-import { openTestDeployment, type TestDeployment, US_STEWARD } from './support/deployment.js';
+import {
+  type AuthHeaders,
+  openTestDeployment,
+  putRecord,
+  putSubject,
+  type TestDeployment,
+  US_STEWARD,
+} from './support/deployment.js';
 
 let d: TestDeployment;
-let headers: { authorization: string };
+let headers: AuthHeaders;
 beforeAll(async () => {
   d = await openTestDeployment();
   headers = await d.auth(US_STEWARD);
   for (const subject of ['t1', 't2']) {
-    await d.app.inject({
-      method: 'PUT',
-      url: `/v1/subjects/${subject}`,
-      headers,
-      payload: { jurisdiction: 'US' },
-    });
+    await putSubject(d, headers, subject, 'US');
     for (const key of ['a', 'b']) {
-      await d.app.inject({
-        method: 'PUT',
-        url: `/v1/subjects/${subject}/records/${key}`,
-        headers,
-        payload: { class: 'protected', value: `${subject}-${key}` },
-      });
+      await putRecord(d, headers, subject, key, { class: 'protected', value: `${subject}-${key}` });
     }
   }
 });

@@ -7,7 +7,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadIssuerPrivateKey } from '../src/server/deployment.js';
-import { logEntries, openTestDeployment, type TestDeployment, US_STEWARD } from './support/deployment.js';
+import {
+  logEntries,
+  openTestDeployment,
+  putSubject,
+  type TestDeployment,
+  US_STEWARD,
+} from './support/deployment.js';
 
 let d: TestDeployment;
 const now = Math.floor(Date.now() / 1000);
@@ -16,12 +22,7 @@ const claims = { ptype: 'employee', dept: 'us-data-security', loc: 'US', roles: 
 
 beforeAll(async () => {
   d = await openTestDeployment();
-  const put = await d.app.inject({
-    method: 'PUT',
-    url: '/v1/subjects/victim',
-    headers: await d.auth(US_STEWARD),
-    payload: { jurisdiction: 'US' },
-  });
+  const put = await putSubject(d, await d.auth(US_STEWARD), 'victim', 'US');
   expect(put.statusCode).toBe(201);
 });
 afterAll(async () => {

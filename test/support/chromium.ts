@@ -6,13 +6,10 @@
  * package with `apt-get update` and `apt-get install -y chromium`; otherwise it fails with the
  * reason. The tests never skip. `DOMICILE_TEST_CHROMIUM` names another binary to use.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { type Browser, chromium } from 'playwright-core';
-
-const run = promisify(execFile);
+import { installDebianPackages } from './apt.js';
 
 /** The Debian package this module installs when Chromium is missing. */
 export const CHROMIUM_APT_PACKAGE = 'chromium';
@@ -45,25 +42,11 @@ export async function launchChromium(): Promise<Browser> {
 async function locateOrInstall(): Promise<string> {
   const found = locate();
   if (found !== undefined) return found;
-  if (process.platform !== 'linux' || !onPath('apt-get') || process.getuid?.() !== 0) {
-    throw new Error(
-      `Chromium is not installed (looked for ${CANDIDATES.join(', ')} and \`chromium\` on the PATH), and this process cannot install it (it needs root on Debian/Ubuntu): run \`apt-get install -y ${CHROMIUM_APT_PACKAGE}\` or set DOMICILE_TEST_CHROMIUM`,
-    );
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = async (args: readonly string[]): Promise<void> => {
-    const started = Date.now();
-    log(`running apt-get ${args.join(' ')}`);
-    try {
-      await run('apt-get', [...args], { env, maxBuffer: 64 * 1024 * 1024 });
-    } catch (err) {
-      throw new Error(`apt-get ${args.join(' ')} failed: ${describeError(err)}`, { cause: err });
-    }
-    log(`apt-get ${args[0] ?? ''} done in ${Date.now() - started} ms`);
-  };
-  await apt(['update', '-qq']);
-  // waits for the dpkg lock instead of failing when another installer (PostgreSQL, Go) holds it
-  await apt(['install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=300', CHROMIUM_APT_PACKAGE]);
+  await installDebianPackages([CHROMIUM_APT_PACKAGE], {
+    what: `Chromium is not installed (looked for ${CANDIDATES.join(', ')} and \`chromium\` on the PATH)`,
+    otherwise: 'set DOMICILE_TEST_CHROMIUM',
+    log,
+  });
   const installed = locate();
   if (installed === undefined) {
     throw new Error(`apt-get installed ${CHROMIUM_APT_PACKAGE}, but no Chromium binary is found`);
@@ -95,18 +78,6 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .some((dir) => dir !== '' && isExecutable(path.join(dir, name)));
-}
-
 function log(message: string): void {
   console.log(`[chromium] ${message}`);
-}
-
-function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const stderr = 'stderr' in err && typeof err.stderr === 'string' ? err.stderr.trim() : '';
-  return stderr === '' ? err.message : `${err.message}\n${stderr}`;
 }

@@ -77,6 +77,30 @@ export async function openTestDeployment(
   };
 }
 
+/** Authorization headers, as `TestDeployment.auth` makes them. */
+export type AuthHeaders = { authorization: string };
+
+/** Registers a subject in a jurisdiction over the API (`PUT /v1/subjects/{id}`). */
+export function putSubject(d: TestDeployment, headers: AuthHeaders, subject: string, jurisdiction: string) {
+  return d.app.inject({ method: 'PUT', url: `/v1/subjects/${subject}`, headers, payload: { jurisdiction } });
+}
+
+/** Writes a subject's record over the API (`PUT /v1/subjects/{id}/records/{key}`). */
+export function putRecord(
+  d: TestDeployment,
+  headers: AuthHeaders,
+  subject: string,
+  key: string,
+  record: { class: string; value: unknown },
+) {
+  return d.app.inject({
+    method: 'PUT',
+    url: `/v1/subjects/${subject}/records/${key}`,
+    headers,
+    payload: record,
+  });
+}
+
 /** Every entry of a jurisdiction's log, read from its home region's store. */
 export async function logEntries(d: Embedded, jurisdiction: string): Promise<LogEntry[]> {
   const j = d.config.jurisdictions.get(jurisdiction as JurisdictionId);

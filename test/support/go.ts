@@ -16,6 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { installDebianPackages } from './apt.js';
+import { describeExecError } from './exec-error.js';
 
 const run = promisify(execFile);
 
@@ -93,26 +95,7 @@ export async function goProgram(sourceDir: string): Promise<(job: unknown) => Pr
 async function locateOrInstall(): Promise<GoToolchain> {
   const found = await locate();
   if (found.toolchain !== undefined) return found.toolchain;
-  if (process.platform !== 'linux' || !onPath('apt-get') || process.getuid?.() !== 0) {
-    throw new Error(
-      `${found.missing}, and this process cannot install it (it needs root on Debian/Ubuntu): run \`apt-get install -y ${GO_APT_PACKAGES.join(' ')}\``,
-    );
-  }
-  log(`${found.missing}: installing ${GO_APT_PACKAGES.join(' ')} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = async (args: readonly string[]): Promise<void> => {
-    const started = Date.now();
-    log(`running apt-get ${args.join(' ')}`);
-    try {
-      await run('apt-get', [...args], { env, maxBuffer: 64 * 1024 * 1024 });
-    } catch (err) {
-      throw new Error(`apt-get ${args.join(' ')} failed: ${describeError(err)}`, { cause: err });
-    }
-    log(`apt-get ${args[0] ?? ''} done in ${Date.now() - started} ms`);
-  };
-  await apt(['update', '-qq']);
-  // waits for the dpkg lock instead of failing when another installer (e.g. PostgreSQL's) holds it
-  await apt(['install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=300', ...GO_APT_PACKAGES]);
+  await installDebianPackages(GO_APT_PACKAGES, { what: found.missing, log });
   const installed = await locate();
   if (installed.toolchain === undefined) {
     throw new Error(`apt-get installed ${GO_APT_PACKAGES.join(' ')}, but still: ${installed.missing}`);
@@ -135,7 +118,7 @@ async function locate(): Promise<{ toolchain?: GoToolchain; missing: string }> {
   try {
     version = (await run(go, ['version'], { env })).stdout.trim();
   } catch (err) {
-    throw new Error(`${go} version failed: ${describeError(err)}`, { cause: err });
+    throw new Error(`${go} version failed: ${describeExecError(err)}`, { cause: err });
   }
   return { toolchain: { go, version, gopath, env }, missing: '' };
 }
@@ -193,7 +176,9 @@ async function compile(sourceDir: string): Promise<string> {
       .map((f) => path.join(sourceDir, f));
     await run(tc.go, ['build', '-o', binary, ...files], { env: tc.env, cwd: sourceDir });
   } catch (err) {
-    throw new Error(`go build of ${sourceDir} failed (${tc.version}): ${describeError(err)}`, { cause: err });
+    throw new Error(`go build of ${sourceDir} failed (${tc.version}): ${describeExecError(err)}`, {
+      cause: err,
+    });
   }
   log(`built ${path.relative(process.cwd(), sourceDir) || sourceDir} in ${Date.now() - started} ms`);
   return binary;
@@ -219,22 +204,6 @@ function runWithStdin(binary: string, input: string): Promise<GoRun> {
   });
 }
 
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .some((dir) => dir !== '' && fs.existsSync(path.join(dir, name)));
-}
-
 function log(message: string): void {
   console.log(`[go] ${message}`);
-}
-
-function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const stderr = 'stderr' in err && typeof err.stderr === 'string' ? err.stderr.trim() : '';
-  const stdout = 'stdout' in err && typeof err.stdout === 'string' ? err.stdout.trim() : '';
-  // execFile's message already holds the command and its stderr
-  return [err.message, stderr, stdout]
-    .filter((s) => s !== '' && (s === err.message || !err.message.includes(s)))
-    .join('\n');
 }

@@ -1,6 +1,18 @@
 /** Lockbox helpers shared by the lockbox and bypass tests. */
 import type { PrincipalClaims } from '../../src/services/access/tokens.js';
-import type { TestDeployment } from './deployment.js';
+import { putRecord, putSubject, type TestDeployment, US_STEWARD } from './deployment.js';
+
+/**
+ * Registers the US subjects `lb-1` and `lb-2` that the lockbox tests request access to, each
+ * with the protected record `email` = `<id>@example.com`.
+ */
+export async function seedLockboxSubjects(t: TestDeployment): Promise<void> {
+  const steward = await t.auth(US_STEWARD);
+  for (const s of ['lb-1', 'lb-2']) {
+    await putSubject(t, steward, s, 'US');
+    await putRecord(t, steward, s, 'email', { class: 'protected', value: `${s}@example.com` });
+  }
+}
 
 /** An API answer as the tests read it. */
 export interface Answer {

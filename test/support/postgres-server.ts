@@ -23,6 +23,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { installDebianPackages } from './apt.js';
+import { describeExecError } from './exec-error.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -142,7 +144,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
     await stop().catch(() => {});
     throw new Error(
-      `cannot start a test PostgreSQL server: ${describeError(err)}${log ? `\nserver log:\n${log}` : ''}`,
+      `cannot start a test PostgreSQL server: ${describeExecError(err)}${log ? `\nserver log:\n${log}` : ''}`,
       { cause: err },
     );
   }
@@ -206,16 +208,11 @@ function serverUser(): ServerUser | undefined {
 async function findBinaries(): Promise<string> {
   const found = locateBinaries();
   if (found !== undefined) return found;
-  if (process.platform !== 'linux' || !commandExists('apt-get') || process.getuid?.() !== 0) {
-    throw new Error(
-      'the PostgreSQL server binaries (initdb, pg_ctl) are not installed: install PostgreSQL (Debian: apt-get install postgresql) or put its bin folder on the PATH',
-    );
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  console.log('[postgres] server binaries not found: running apt-get update');
-  await run('apt-get', ['update', '-qq'], { env });
-  console.log('[postgres] running apt-get install -y postgresql');
-  await run('apt-get', ['install', '-y', '-qq', 'postgresql'], { env, maxBuffer: 64 * 1024 * 1024 });
+  await installDebianPackages(['postgresql'], {
+    what: 'the PostgreSQL server binaries (initdb, pg_ctl) are not installed',
+    otherwise: 'put the bin folder of an installed PostgreSQL on the PATH',
+    log: (message) => console.log(`[postgres] ${message}`),
+  });
   const installed = locateBinaries();
   if (installed === undefined) {
     throw new Error('apt-get installed postgresql, but initdb and pg_ctl are still not found');
@@ -244,16 +241,4 @@ function locateBinaries(): string | undefined {
     if (dir !== '' && has(dir)) return path.dirname(fs.realpathSync(path.join(dir, 'pg_ctl')));
   }
   return undefined;
-}
-
-function commandExists(name: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .some((dir) => dir !== '' && fs.existsSync(path.join(dir, name)));
-}
-
-function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const stderr = 'stderr' in err && typeof err.stderr === 'string' ? err.stderr.trim() : '';
-  return stderr === '' ? err.message : `${err.message}\n${stderr}`;
 }
