@@ -11,7 +11,7 @@ import type { Config, Jurisdiction } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
 import type { AuditSink } from '../services/audit/audit-event.js';
-import { AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
+import { AuditLog } from '../services/audit/audit-log.js';
 import type { IndexedLogStorage } from '../store/region-store.js';
 import { openSqliteLogStorage } from '../store/sqlite/sqlite-log-storage.js';
 import type { SqliteRegionStore } from '../store/sqlite/sqlite-store.js';
@@ -171,7 +171,7 @@ export async function openTransparencyAuditLogs(args: AuditLogsOptions): Promise
         'DOMICILE_ERR_CONFIG',
         `home region \`${jurisdiction.home}\` of \`${jurisdiction.id}\` has no store`,
       );
-    const storage = openSqliteLogStorage(store, jurisdiction.id, { lookupKey: subjectLookupKey });
+    const storage = openSqliteLogStorage(store, jurisdiction.id);
     logs.set(
       jurisdiction.id,
       await openJurisdictionLog({

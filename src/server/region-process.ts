@@ -21,7 +21,7 @@ import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
 import { jurisdictionsHeldBy } from '../domain/residency.js';
 import type { AuditEvent, AuditSink } from '../services/audit/audit-event.js';
-import { type AuditLog, subjectLookupKey } from '../services/audit/audit-log.js';
+import type { AuditLog } from '../services/audit/audit-log.js';
 import { SpoolingAuditSink } from '../services/audit/relay.js';
 import { HttpsRegionClient, type HttpsRegionClientOptions } from '../services/routing/https-region-client.js';
 import { encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
@@ -137,8 +137,8 @@ async function openLogStorage(
   jurisdiction: JurisdictionId,
 ): Promise<IndexedLogStorage> {
   return 'database' in store
-    ? openPostgresLogStorage(store, jurisdiction, { lookupKey: subjectLookupKey })
-    : openSqliteLogStorage(store, jurisdiction, { lookupKey: subjectLookupKey });
+    ? openPostgresLogStorage(store, jurisdiction)
+    : openSqliteLogStorage(store, jurisdiction);
 }
 
 /**

@@ -35,17 +35,11 @@ export interface LogStorageFixture {
   readonly storage: IndexedLogStorage;
   /**
    * Opens the same log again through a new instance (a new connection or file handle), as a
-   * restarted node would; with the same `lookupKey`.
+   * restarted node would.
    */
   readonly reopen: () => Promise<IndexedLogStorage>;
   /** Closes everything `open` and `reopen` opened and drops the data. */
   readonly cleanup: () => Promise<void>;
-}
-
-/** What the log storage suite asks of `open`. */
-export interface LogStorageFixtureOptions {
-  /** The lookup key of an entry, indexed in the transaction of its append. */
-  readonly lookupKey: (entry: Uint8Array) => string | undefined;
 }
 
 const US = 'US' as JurisdictionId;
@@ -651,6 +645,11 @@ function logEntry(payload: string, subjectId?: string): Uint8Array {
   return encoder.encode(subjectId === undefined ? payload : `subject=${subjectId};${payload}`);
 }
 
+/** Appends entries with their lookup keys (the subject a test entry names), as the audit log does. */
+function appendKeyed(storage: IndexedLogStorage, entries: readonly Uint8Array[]): Promise<number> {
+  return storage.appendEntries(entries, entries.map(entryLookupKey));
+}
+
 function entryLookupKey(entry: Uint8Array): string | undefined {
   const text = decoder.decode(entry);
   const match = /^subject=([^;]*);/.exec(text);
@@ -677,18 +676,15 @@ async function settle(promise: Promise<unknown>): Promise<{ ok: true } | { ok: f
 
 /**
  * Registers the `IndexedLogStorage` contract tests for one adapter, and a `TransparencyLog`
- * run over it. `open` must return a new, empty log each time, indexing with `lookupKey`.
+ * run over it. `open` must return a new, empty log each time.
  */
-export function describeLogStorageConformance(
-  name: string,
-  open: (options: LogStorageFixtureOptions) => Promise<LogStorageFixture>,
-): void {
+export function describeLogStorageConformance(name: string, open: () => Promise<LogStorageFixture>): void {
   describe(`IndexedLogStorage conformance: ${name}`, () => {
     let fixture: LogStorageFixture;
     let storage: IndexedLogStorage;
 
     beforeEach(async () => {
-      fixture = await open({ lookupKey: entryLookupKey });
+      fixture = await open();
       storage = fixture.storage;
     });
 
@@ -714,7 +710,7 @@ export function describeLogStorageConformance(
           [logEntry('c0'), logEntry('c1')],
         ];
         const firsts: number[] = [];
-        for (const batch of batches) firsts.push(await storage.appendEntries(batch));
+        for (const batch of batches) firsts.push(await appendKeyed(storage, batch));
         expect(firsts).toEqual([0, 3, 4]);
         expect(await storage.sequencedSize()).toBe(6);
         const read = await storage.readEntries(0, 6);
@@ -728,7 +724,7 @@ export function describeLogStorageConformance(
         const backing = Uint8Array.from({ length: 100 }, (_, i) => 255 - i);
         const view = backing.subarray(10, 20);
         const entries = [allBytes, new Uint8Array(0), largest, view];
-        expect(await storage.appendEntries(entries)).toBe(0);
+        expect(await appendKeyed(storage, entries)).toBe(0);
         backing.fill(0);
         const read = await storage.readEntries(0, entries.length);
         expect(read.map((e) => e instanceof Uint8Array)).toEqual([true, true, true, true]);
@@ -745,7 +741,7 @@ export function describeLogStorageConformance(
           const batches = Array.from({ length: 12 }, (_, b) =>
             Array.from({ length: (b % 3) + 1 }, (_, i) => logEntry(`${b}.${i}`)),
           );
-          const firsts = await Promise.all(batches.map((batch) => storage.appendEntries(batch)));
+          const firsts = await Promise.all(batches.map((batch) => appendKeyed(storage, batch)));
           const total = batches.reduce((n, batch) => n + batch.length, 0);
           expect(await storage.sequencedSize()).toBe(total);
           const read = (await storage.readEntries(0, total)).map((e) => decoder.decode(e));
@@ -760,7 +756,7 @@ export function describeLogStorageConformance(
       });
 
       it('refuses to read entries that are not all sequenced', async () => {
-        await storage.appendEntries([logEntry('only')]);
+        await appendKeyed(storage, [logEntry('only')]);
         expect((await settle(storage.readEntries(0, 2))).ok).toBe(false);
         expect((await settle(storage.readEntries(1, 2))).ok).toBe(false);
       });
@@ -768,9 +764,9 @@ export function describeLogStorageConformance(
 
     describe('lookup', () => {
       it("finds every entry of a key, ascending across batches, and nothing of others' keys", async () => {
-        await storage.appendEntries([logEntry('x', 's1'), logEntry('unindexed'), logEntry('y', 's2')]);
-        await storage.appendEntries([logEntry('z', 's1')]);
-        await storage.appendEntries([logEntry('w', 'S1'), logEntry('v', 's1')]);
+        await appendKeyed(storage, [logEntry('x', 's1'), logEntry('unindexed'), logEntry('y', 's2')]);
+        await appendKeyed(storage, [logEntry('z', 's1')]);
+        await appendKeyed(storage, [logEntry('w', 'S1'), logEntry('v', 's1')]);
         expect(await storage.lookup('s1')).toEqual([0, 3, 5]);
         expect(await storage.lookup('s2')).toEqual([2]);
         expect(await storage.lookup('S1')).toEqual([4]);
@@ -781,7 +777,7 @@ export function describeLogStorageConformance(
       it('finds entries indexed by racing appends', async () => {
         await Promise.all(
           Array.from({ length: 10 }, (_, i) =>
-            storage.appendEntries([logEntry(`${i}`, i % 2 ? 'odd' : 'even')]),
+            appendKeyed(storage, [logEntry(`${i}`, i % 2 ? 'odd' : 'even')]),
           ),
         );
         const odd = await storage.lookup('odd');
@@ -799,7 +795,10 @@ export function describeLogStorageConformance(
 
     describe('commitIntegration', () => {
       it('writes tiles, size and checkpoint together, and replaces a tile by its grown version', async () => {
-        await storage.appendEntries(Array.from({ length: 5 }, (_, i) => logEntry(`${i}`)));
+        await appendKeyed(
+          storage,
+          Array.from({ length: 5 }, (_, i) => logEntry(`${i}`)),
+        );
         await storage.commitIntegration({
           fromSize: 0,
           toSize: 2,
@@ -830,7 +829,10 @@ export function describeLogStorageConformance(
 
       describe('when fromSize is stale', () => {
         it('rejects and changes nothing: no tile, no size, no checkpoint', async () => {
-          await storage.appendEntries(Array.from({ length: 6 }, (_, i) => logEntry(`${i}`)));
+          await appendKeyed(
+            storage,
+            Array.from({ length: 6 }, (_, i) => logEntry(`${i}`)),
+          );
           await storage.commitIntegration({
             fromSize: 0,
             toSize: 3,
@@ -864,7 +866,10 @@ export function describeLogStorageConformance(
 
       describe('when two integrations race from the same size', () => {
         it('commits exactly one of them, whole', async () => {
-          await storage.appendEntries(Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)));
+          await appendKeyed(
+            storage,
+            Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)),
+          );
           const commits = [1, 2].map((n) => ({
             fromSize: 0,
             toSize: 4,
@@ -887,7 +892,10 @@ export function describeLogStorageConformance(
 
     describe('writeCheckpoint', () => {
       it('replaces the checkpoint of the current size, and is a no-op once the size moved', async () => {
-        await storage.appendEntries(Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)));
+        await appendKeyed(
+          storage,
+          Array.from({ length: 4 }, (_, i) => logEntry(`${i}`)),
+        );
         await storage.commitIntegration({
           fromSize: 0,
           toSize: 2,
@@ -949,7 +957,7 @@ export function describeLogStorageConformance(
       it('appends, integrates past a full tile, and serves a checkpoint and proofs that verify', async () => {
         const log = await openLog(storage);
         const entries = Array.from({ length: 300 }, (_, i) => logEntry(`event ${i}`, `s${i % 7}`));
-        const indices = await Promise.all(entries.map((entry) => log.append(entry)));
+        const indices = await Promise.all(entries.map((entry) => log.append(entry, entryLookupKey(entry))));
         const inOrder = new Array<Uint8Array>(entries.length);
         indices.forEach(({ index }, i) => {
           inOrder[index] = entries[i] ?? new Uint8Array();
@@ -967,7 +975,7 @@ export function describeLogStorageConformance(
       it('reopens over a new instance with the same tree, and grows it', async () => {
         const first = await openLog(storage);
         const entries = Array.from({ length: 20 }, (_, i) => logEntry(`event ${i}`));
-        for (const entry of entries) await first.append(entry);
+        for (const entry of entries) await first.append(entry, entryLookupKey(entry));
         await first.integrate();
         const checkpoint = await first.checkpoint();
         await first.close();
@@ -975,7 +983,7 @@ export function describeLogStorageConformance(
         const reopened = await openLog(await fixture.reopen());
         expect(await reopened.checkpoint()).toBe(checkpoint);
         const more = Array.from({ length: 5 }, (_, i) => logEntry(`later ${i}`));
-        for (const entry of more) await reopened.append(entry);
+        for (const entry of more) await reopened.append(entry, entryLookupKey(entry));
         await reopened.integrate();
         await expectTreeOf(reopened, [...entries, ...more]);
         await reopened.close();
@@ -984,12 +992,12 @@ export function describeLogStorageConformance(
       it('integrates on open what was sequenced but not integrated (crash recovery)', async () => {
         const log = await openLog(storage);
         const integrated = Array.from({ length: 10 }, (_, i) => logEntry(`event ${i}`, 'crash'));
-        for (const entry of integrated) await log.append(entry);
+        for (const entry of integrated) await log.append(entry, entryLookupKey(entry));
         await log.integrate();
         await log.close();
         // the node sequenced these, then died before integrating them
         const orphans = Array.from({ length: 7 }, (_, i) => logEntry(`orphan ${i}`, 'crash'));
-        expect(await storage.appendEntries(orphans)).toBe(10);
+        expect(await appendKeyed(storage, orphans)).toBe(10);
         expect((await storage.readState()).integratedSize).toBe(10);
 
         const recovered = await openLog(await fixture.reopen());

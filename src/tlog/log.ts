@@ -69,8 +69,14 @@ export interface IntegrationCommit {
  * only `commitIntegration` changes them, atomically.
  */
 export interface LogStorage {
-  /** Appends entries atomically and durably; returns the index assigned to the first one. */
-  appendEntries(entries: readonly Uint8Array[]): Promise<number>;
+  /**
+   * Appends entries atomically and durably; returns the index assigned to the first one.
+   * `lookupKeys[i]`, when given, is the key under which an indexing storage finds entry `i`.
+   */
+  appendEntries(
+    entries: readonly Uint8Array[],
+    lookupKeys?: readonly (string | undefined)[],
+  ): Promise<number>;
   /** Number of entries sequenced so far. */
   sequencedSize(): Promise<number>;
   /** Entries `[start, end)`; all must have been sequenced. */
@@ -211,6 +217,7 @@ interface LeafBatch {
 
 interface PendingAppend {
   readonly entry: Uint8Array;
+  readonly lookupKey: string | undefined;
   readonly resolve: (value: { index: number }) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -285,9 +292,10 @@ export class TransparencyLog {
   /**
    * Sequences an entry. Concurrent appends share one storage transaction (group commit); the
    * promise resolves with the entry's index once its transaction is durable. Entries over
-   * 65,535 bytes are refused with `DOMICILE_ERR_TLOG_ENTRY_TOO_LARGE`.
+   * 65,535 bytes are refused with `DOMICILE_ERR_TLOG_ENTRY_TOO_LARGE`. `lookupKey` (e.g. a
+   * subject pseudonym) is passed to the storage with the entry, for an indexing storage to find it by.
    */
-  append(entry: Uint8Array): Promise<{ index: number }> {
+  append(entry: Uint8Array, lookupKey?: string): Promise<{ index: number }> {
     if (this.#closed) return Promise.reject(new TlogError('DOMICILE_ERR_TLOG_CLOSED', 'the log is closed'));
     try {
       checkEntrySize(entry);
@@ -295,7 +303,7 @@ export class TransparencyLog {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ entry: this.#copy(entry), resolve, reject });
+      this.#pending.push({ entry: this.#copy(entry), lookupKey, resolve, reject });
       if (this.#pending.length >= this.#batchMax) this.#requestFlush();
       // appends of the same turn of the event loop share a batch; a delay adds more under load
       else
@@ -492,7 +500,8 @@ export class TransparencyLog {
       // Leaf hashes are computed on the hash worker while the storage commits and syncs: they
       // stay off the event loop, which the appends need, and off the appends' critical path.
       const leaves = hashLeaves(entries);
-      const write = this.#storage.appendEntries(entries).then(
+      const keys = batch.some((p) => p.lookupKey !== undefined) ? batch.map((p) => p.lookupKey) : undefined;
+      const write = this.#storage.appendEntries(entries, keys).then(
         (first) => {
           this.#rememberLeaves(first, entries.length, leaves);
           for (let i = 0; i < batch.length; i++) (batch[i] as PendingAppend).resolve({ index: first + i });

@@ -34,16 +34,6 @@ export interface AuditLogOptions {
   readonly now?: () => Date;
 }
 
-/** Reads the subject pseudonym of an encoded entry, for the storage's lookup index. */
-export function subjectLookupKey(entry: Uint8Array): string | undefined {
-  try {
-    const subject = (JSON.parse(Buffer.from(entry).toString('utf8')) as { subject?: unknown }).subject;
-    return typeof subject === 'string' ? subject : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The audit log of one jurisdiction. */
 export class AuditLog implements AuditSink {
   readonly jurisdiction: JurisdictionId;
@@ -60,9 +50,10 @@ export class AuditLog implements AuditSink {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Appends an event; resolves when its entry is durable. */
+  /** Appends an event; resolves when its entry is durable (indexed under its subject's pseudonym). */
   async append(event: AuditEvent): Promise<void> {
-    await this.log.append(encodeLogEntry(toLogEntry(event, this.pseudonymKey, this.now())));
+    const entry = toLogEntry(event, this.pseudonymKey, this.now());
+    await this.log.append(encodeLogEntry(entry), entry.subject ?? undefined);
   }
 
   /** The pseudonym under which a subject appears in this log. */

@@ -16,13 +16,13 @@ const { admin, dropSchema } = usePostgresTestAdmin(url, 2);
 const regionId = 'oci-us-ashburn' as RegionId;
 const encoder = new TextEncoder();
 
-describeLogStorageConformance('postgres', async ({ lookupKey }) => {
+describeLogStorageConformance('postgres', async () => {
   const schema = newSchemaName('log');
   const stores: PostgresRegionStore[] = [];
   const openStorage = async () => {
     const store = await openPostgresRegionStore({ regionId, url, schema });
     stores.push(store);
-    return openPostgresLogStorage(store, 'US', { lookupKey });
+    return openPostgresLogStorage(store, 'US');
   };
   return {
     storage: await openStorage(),
@@ -109,11 +109,10 @@ describe('openPostgresLogStorage', () => {
   it('keeps the logs of two jurisdictions in one schema apart', async () => {
     const schema = newSchemaName('log');
     const store = await openPostgresRegionStore({ regionId, url, schema });
-    const key = (entry: Uint8Array) => new TextDecoder().decode(entry).split(':')[0];
-    const us = await openPostgresLogStorage(store, 'US', { lookupKey: key });
-    const eu = await openPostgresLogStorage(store, 'EU', { lookupKey: key });
-    expect(await us.appendEntries([encoder.encode('a:us0'), encoder.encode('a:us1')])).toBe(0);
-    expect(await eu.appendEntries([encoder.encode('a:eu0')])).toBe(0);
+    const us = await openPostgresLogStorage(store, 'US');
+    const eu = await openPostgresLogStorage(store, 'EU');
+    expect(await us.appendEntries([encoder.encode('a:us0'), encoder.encode('a:us1')], ['a', 'a'])).toBe(0);
+    expect(await eu.appendEntries([encoder.encode('a:eu0')], ['a'])).toBe(0);
     await us.commitIntegration({ fromSize: 0, toSize: 2, tiles: [], checkpoint: 'us 2\n' });
     expect(await us.sequencedSize()).toBe(2);
     expect(await eu.sequencedSize()).toBe(1);

@@ -59,15 +59,6 @@ export const TLOG_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** Options of `openPostgresLogStorage`. */
-export interface PostgresLogStorageOptions {
-  /**
-   * Extracts a lookup key from an entry (e.g. a subject pseudonym), indexed in the same
-   * transaction as the append so `lookup` finds every sequenced entry of that key.
-   */
-  readonly lookupKey?: (entry: Uint8Array) => string | undefined;
-}
-
 interface StateRow {
   readonly sequenced_size: string;
   readonly integrated_size: string;
@@ -83,20 +74,25 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Lookup keys of appended entries, one per entry (or none at all). */
+type LookupKeys = readonly (string | undefined)[] | undefined;
+
 /**
  * Group commit of appends: one transaction at a time; the appends that arrive meanwhile are written
  * together by the next one, in the order they arrived. Each caller gets the index of its own first
  * entry, and the error of the transaction that carried its entries.
  */
 export function groupCommit(
-  write: (entries: readonly Uint8Array[]) => Promise<number>,
-): (entries: readonly Uint8Array[]) => Promise<number> {
+  write: (entries: readonly Uint8Array[], lookupKeys: LookupKeys) => Promise<number>,
+): (entries: readonly Uint8Array[], lookupKeys?: LookupKeys) => Promise<number> {
   interface Waiter {
     readonly offset: number;
     readonly resolve: (first: number) => void;
     readonly reject: (error: unknown) => void;
   }
-  let pending: { entries: Uint8Array[]; waiters: Waiter[] } | undefined;
+  let pending:
+    | { entries: Uint8Array[]; keys: (string | undefined)[]; keyed: boolean; waiters: Waiter[] }
+    | undefined;
   let writing = false;
   const next = (): void => {
     const batch = pending;
@@ -106,7 +102,7 @@ export function groupCommit(
       return;
     }
     writing = true;
-    write(batch.entries).then(
+    write(batch.entries, batch.keyed ? batch.keys : undefined).then(
       (first) => {
         for (const w of batch.waiters) w.resolve(first + w.offset);
         next();
@@ -117,11 +113,13 @@ export function groupCommit(
       },
     );
   };
-  return (entries) =>
+  return (entries, lookupKeys) =>
     new Promise<number>((resolve, reject) => {
-      pending ??= { entries: [], waiters: [] };
+      pending ??= { entries: [], keys: [], keyed: false, waiters: [] };
       pending.waiters.push({ offset: pending.entries.length, resolve, reject });
       pending.entries.push(...entries);
+      for (let i = 0; i < entries.length; i++) pending.keys.push(lookupKeys?.[i]);
+      pending.keyed ||= lookupKeys !== undefined;
       if (!writing) next();
     });
 }
@@ -157,13 +155,12 @@ function multiRowInsert(
  * schema is newer than this build's.
  *
  * @example
- * const storage = await openPostgresLogStorage(store, 'US', { lookupKey });
+ * const storage = await openPostgresLogStorage(store, 'US');
  * const log = await TransparencyLog.open({ storage, origin, signer });
  */
 export async function openPostgresLogStorage(
   store: PostgresRegionStore,
   logId: string,
-  options: PostgresLogStorageOptions = {},
 ): Promise<IndexedLogStorage> {
   const { database } = store;
   const op = (operation: string) => `log \`${logId}\`: ${operation}`;
@@ -199,7 +196,7 @@ export async function openPostgresLogStorage(
     return row;
   };
 
-  const appendTransaction = (entries: readonly Uint8Array[]): Promise<number> =>
+  const appendTransaction = (entries: readonly Uint8Array[], lookupKeys: LookupKeys): Promise<number> =>
     database.transaction(op('append entries'), async (client) => {
       const locked = (await client.query<StateRow>(sql.lockState, [logId])).rows[0];
       if (locked === undefined) {
@@ -212,10 +209,9 @@ export async function openPostgresLogStorage(
         await client.query(insert.text, insert.values);
       }
       // INVARIANT (L1): the index is written with the entries it points at, in one transaction.
-      const keyed = entries.flatMap((entry, i) => {
-        const key = options.lookupKey?.(entry);
-        return key === undefined ? [] : [[key, first + i] as const];
-      });
+      const keyed = (lookupKeys ?? []).flatMap((key, i) =>
+        key === undefined ? [] : [[key, first + i] as const],
+      );
       for (const chunk of chunks(keyed, ROWS_PER_INSERT)) {
         const insert = multiRowInsert(t.lookup, ['key', 'idx'], logId, chunk, 'ON CONFLICT DO NOTHING');
         await client.query(insert.text, insert.values);

@@ -12,13 +12,13 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const regionId = 'oci-us-ashburn' as RegionId;
 
-describeLogStorageConformance('sqlite', async ({ lookupKey }) => {
+describeLogStorageConformance('sqlite', async () => {
   const file = path.join(fs.mkdtempSync(path.join(root, 'case-')), 'store.sqlite');
   const stores: SqliteRegionStore[] = [];
   const openStorage = () => {
     const store = openSqliteRegionStore({ regionId, file });
     stores.push(store);
-    return openSqliteLogStorage(store, 'US', { lookupKey });
+    return openSqliteLogStorage(store, 'US');
   };
   return {
     storage: openStorage(),

@@ -60,15 +60,6 @@ interface StateRow {
   checkpoint: string | null;
 }
 
-/** Options of `openSqliteLogStorage`. */
-export interface SqliteLogStorageOptions {
-  /**
-   * Extracts a lookup key from an entry (e.g. a subject pseudonym), indexed in the same
-   * transaction as the append so `lookup` finds every sequenced entry of that key.
-   */
-  readonly lookupKey?: (entry: Uint8Array) => string | undefined;
-}
-
 /**
  * Opens the storage of log `logId` in a region store's file.
  *
@@ -76,11 +67,7 @@ export interface SqliteLogStorageOptions {
  * const storage = openSqliteLogStorage(store, 'US');
  * const log = await TransparencyLog.open({ storage, origin, signer });
  */
-export function openSqliteLogStorage(
-  store: SqliteRegionStore,
-  logId: string,
-  options: SqliteLogStorageOptions = {},
-): IndexedLogStorage {
+export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): IndexedLogStorage {
   const { db } = store;
   const context = `region \`${store.regionId}\`: log \`${logId}\``;
   runGuarded(db, context, 'migrate', () => applyMigrations(db, TLOG_COMPONENT, TLOG_MIGRATIONS, context));
@@ -148,17 +135,14 @@ export function openSqliteLogStorage(
     return row;
   };
   return {
-    appendEntries: (entries) =>
+    appendEntries: (entries, lookupKeys) =>
       store.writeBatched('append log entries', () => {
         const first = state().sequenced_size;
         insertEntries(first, entries);
-        const lookupKey = options.lookupKey;
-        if (lookupKey !== undefined) {
-          entries.forEach((entry, i) => {
-            const key = lookupKey(entry);
-            if (key !== undefined) sql.insertLookup.run(logId, key, first + i);
-          });
-        }
+        // INVARIANT (L1): the index is written with the entries it points at, in one transaction
+        lookupKeys?.forEach((key, i) => {
+          if (key !== undefined) sql.insertLookup.run(logId, key, first + i);
+        });
         sql.setSequenced.run(first + entries.length, logId);
         return first;
       }),
