@@ -37,7 +37,9 @@ import type { AuditDetails, AuditSink } from '../audit/audit-event.js';
 import { pseudonymize } from '../audit/entry.js';
 import type { TransferRequest } from '../transfer/gate.js';
 import { MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
+import { type PageStart, PagesAhead } from './pages-ahead.js';
 import { recordKeys } from './record-keys.js';
+import { openRecordPageReader } from './record-page-reader.js';
 
 /** A readable record of a source, in plaintext (it never leaves this process). */
 export interface SourceRecord {
@@ -53,6 +55,49 @@ export interface SourceRecord {
 export type SourceRow =
   | { readonly ok: true; readonly record: SourceRecord }
   | { readonly ok: false; readonly subjectId: string; readonly key: string; readonly reason: string };
+
+/** What is known of a readable source record without its plaintext. */
+export type SourceRecordInfo = Omit<SourceRecord, 'plaintext'>;
+
+/** One row of an opened page: a record (its plaintext held where the page was read), or a failure. */
+export type PageRow =
+  | { readonly ok: true; readonly record: SourceRecordInfo }
+  | { readonly ok: false; readonly subjectId: string; readonly key: string; readonly reason: string };
+
+/** A page of a source opened where it was read: its plaintext stays there until sealed. */
+export interface OpenedPage {
+  readonly rows: readonly PageRow[];
+  /**
+   * Seals each readable row under `keys[i]` (`undefined`: not sealed), bound to (`jurisdiction`,
+   * subject, key, class, version) as `encryptRecord` binds it; the page is done afterwards.
+   */
+  seal(
+    jurisdiction: JurisdictionId,
+    keys: readonly (DataKey | undefined)[],
+  ): Promise<(Uint8Array | undefined)[]>;
+  /** Forgets the page unsealed. */
+  drop(): void;
+}
+
+/** A row of a source and, when it is readable, the SHA-256 (hex) of its plaintext. */
+export interface DigestedRow {
+  readonly row: PageRow;
+  readonly contentHash: string | undefined;
+  /** Its verification leaf (`recordLeaf`), when computed where the row was read. */
+  readonly leaf?: Uint8Array | undefined;
+}
+
+/** A source read page by page, for `runMigration` and `verifyMigration`. */
+export interface SourcePages {
+  /** As `MigrationSource.readPage`, the plaintext kept where it was read. */
+  open(after: MigrationCursor | null, limit: number): PageStart<OpenedPage>;
+  /**
+   * As `MigrationSource.readPage`, each readable row hashed where it was read (and, where the
+   * source can, its verification leaf computed under `pseudonymKey`).
+   */
+  digest(after: MigrationCursor | null, limit: number, pseudonymKey: Uint8Array): PageStart<DigestedRow[]>;
+  close(): Promise<void>;
+}
 
 /** How much a source holds of the jurisdiction being migrated. */
 export interface SourceVolume {
@@ -73,6 +118,68 @@ export interface MigrationSource {
   measure(): Promise<SourceVolume>;
   /** At most `limit` rows after `after` (exclusive), in (subject id, key) order. */
   readPage(after: MigrationCursor | null, limit: number): Promise<SourceRow[]>;
+  /**
+   * The same rows, read and opened off the calling thread where the source can (a SQLite
+   * region); `plaintextPages` over `readPage` when absent. The caller closes it.
+   */
+  pages?(): SourcePages;
+}
+
+/**
+ * `SourcePages` over `readPage`: plaintexts come to the calling thread and are sealed and hashed
+ * on the envelope pool.
+ */
+export function plaintextPages(source: MigrationSource): SourcePages {
+  const lastOf = async (rows: Promise<SourceRow[]>) => {
+    const last = (await rows).at(-1);
+    return last === undefined ? undefined : idsOf(last);
+  };
+  const openRows = (rows: SourceRow[]): OpenedPage => ({
+    rows,
+    async seal(jurisdiction, keys) {
+      const plain: PlainRecord[] = [];
+      const at: number[] = [];
+      rows.forEach((row, i) => {
+        const key = keys[i];
+        if (!row.ok || key === undefined) return;
+        const r = row.record;
+        at.push(i);
+        plain.push({
+          key,
+          aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+          plaintext: r.plaintext,
+        });
+      });
+      const blobs = await sealRecords(plain);
+      const sealed: (Uint8Array | undefined)[] = rows.map(() => undefined);
+      at.forEach((row, i) => {
+        sealed[row] = blobs[i];
+      });
+      return sealed;
+    },
+    drop() {},
+  });
+  const digestRows = async (rows: SourceRow[]): Promise<DigestedRow[]> => {
+    const plaintexts: Uint8Array[] = [];
+    for (const row of rows) if (row.ok) plaintexts.push(row.record.plaintext);
+    const hashes = await digestPlaintexts(plaintexts);
+    let next = 0;
+    return rows.map((row) => ({
+      row,
+      contentHash: row.ok ? hashes[next++]?.toString('hex') : undefined,
+    }));
+  };
+  return {
+    open(after, limit) {
+      const rows = source.readPage(after, limit);
+      return { last: lastOf(rows), page: rows.then(openRows) };
+    },
+    digest(after, limit) {
+      const rows = source.readPage(after, limit);
+      return { last: lastOf(rows), page: rows.then(digestRows) };
+    },
+    async close() {},
+  };
 }
 
 /** The region records go to. */
@@ -240,7 +347,7 @@ export interface RunOptions {
 const compare = (a: { subjectId: string; key: string }, b: { subjectId: string; key: string }): number =>
   a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
-const idsOf = (row: SourceRow): { subjectId: string; key: string } =>
+const idsOf = (row: PageRow): { subjectId: string; key: string } =>
   row.ok
     ? { subjectId: row.record.subjectId, key: row.record.key }
     : { subjectId: row.subjectId, key: row.key };
@@ -287,102 +394,99 @@ export async function runMigration(
   const started = now();
   const processedAtStart = progress.processed;
   // Batches are read, decrypted and re-encrypted up to BATCHES_AHEAD ahead of the one that passes
-  // the gate and commits, so the envelope pool's threads do the crypto while this one reads and
-  // writes. Nothing of a batch ahead is written before its turn: the cursor still commits with
-  // exactly the records it covers.
-  const ahead: Promise<PreparedBatch | undefined>[] = [];
-  /** The page read last: the next one starts after its last row. */
-  let lastRead: Promise<SourceRow[]> | undefined;
-  const readAhead = (): void => {
-    const rows =
-      lastRead === undefined
-        ? source.readPage(progress.cursor, batchSize)
-        : lastRead.then((page) => {
-            const last = page.at(-1);
-            return last === undefined ? [] : source.readPage(idsOf(last), batchSize);
-          });
-    lastRead = rows;
-    const batch = rows.then(async (page): Promise<PreparedBatch | undefined> => {
-      const last = page.at(-1);
-      if (last === undefined) return undefined;
-      const sealed = await sealBatch(config, jurisdiction, target, page);
-      return { ...sealed, rows: page.length, cursor: idsOf(last) };
-    });
-    // a batch prepared ahead of a stop or a failure is dropped unwritten
-    batch.catch(() => undefined);
-    ahead.push(batch);
-  };
-  for (let i = 0; i < BATCHES_AHEAD; i++) readAhead();
-  for (;;) {
-    if (options.signal?.aborted) break;
-    const batch = await ahead.shift();
-    if (batch === undefined) break;
-    readAhead();
-    const { failures, cursor } = batch;
-    let { records } = batch;
-    // INVARIANT T1: a batch crosses regions only through the transfer gate (one call per class)
-    const volumes = new Map<string, { records: number; bytes: number }>();
-    for (const record of records) {
-      const v = volumes.get(record.classId) ?? { records: 0, bytes: 0 };
-      volumes.set(record.classId, { records: v.records + 1, bytes: v.bytes + record.ciphertext.length });
-    }
-    for (const [classId, volume] of volumes) {
-      await ctx.transfer?.({
-        kind: 'migration',
-        sourceJurisdiction: jurisdiction,
-        sourceRegion: source.id as RegionId,
-        destinationRegion: target.regionId,
-        classId,
-        form: 'plaintext',
-        records: volume.records,
-        bytes: volume.bytes,
-        requestId: ctx.requestId,
-        details: { migration: id },
-      });
-    }
-    // INVARIANT L1: the batch is on the record before it is committed
-    await log(
-      ctx,
-      jurisdiction,
-      'migrate.batch',
-      'migration batch',
-      { migration: id, batch: progress.batches + 1, records: records.length, failed: failures.length },
-      target.regionId,
-    );
-    if (target.directory && batch.unregistered.length > 0) {
-      // registered only now that the batch is on the record; a subject registered elsewhere
-      // in the meantime keeps its records out of the batch
-      const conflicts = new Set<string>();
-      for (const subjectId of batch.unregistered) {
-        if ((await target.directory.register(subjectId, jurisdiction)) === 'conflict')
-          conflicts.add(subjectId);
+  // the gate and commits, so the source's reader thread and the envelope pool do the crypto
+  // while this one looks up keys and writes. Nothing of a batch ahead is written before its turn:
+  // the cursor still commits with exactly the records it covers.
+  const pages = source.pages?.() ?? plaintextPages(source);
+  const ahead = new PagesAhead(
+    (after): PageStart<PreparedBatch | undefined> => {
+      const { last, page } = pages.open(after, batchSize);
+      return {
+        last,
+        page: page.then(async (opened) => {
+          const cursor = opened.rows.at(-1);
+          if (cursor === undefined) return undefined;
+          const sealed = await sealBatch(config, jurisdiction, target, opened);
+          return { ...sealed, rows: opened.rows.length, cursor: idsOf(cursor) };
+        }),
+      };
+    },
+    progress.cursor,
+    BATCHES_AHEAD,
+  );
+  try {
+    for (;;) {
+      if (options.signal?.aborted) break;
+      const batch = await ahead.next();
+      if (batch === undefined) break;
+      const { failures, cursor } = batch;
+      let { records } = batch;
+      // INVARIANT T1: a batch crosses regions only through the transfer gate (one call per class)
+      const volumes = new Map<string, { records: number; bytes: number }>();
+      for (const record of records) {
+        const v = volumes.get(record.classId) ?? { records: 0, bytes: 0 };
+        volumes.set(record.classId, { records: v.records + 1, bytes: v.bytes + record.ciphertext.length });
       }
-      if (conflicts.size > 0) {
-        for (const r of records) {
-          if (conflicts.has(r.subjectId))
-            failures.push({ subjectId: r.subjectId, key: r.key, reason: CONFLICT });
+      for (const [classId, volume] of volumes) {
+        await ctx.transfer?.({
+          kind: 'migration',
+          sourceJurisdiction: jurisdiction,
+          sourceRegion: source.id as RegionId,
+          destinationRegion: target.regionId,
+          classId,
+          form: 'plaintext',
+          records: volume.records,
+          bytes: volume.bytes,
+          requestId: ctx.requestId,
+          details: { migration: id },
+        });
+      }
+      // INVARIANT L1: the batch is on the record before it is committed
+      await log(
+        ctx,
+        jurisdiction,
+        'migrate.batch',
+        'migration batch',
+        { migration: id, batch: progress.batches + 1, records: records.length, failed: failures.length },
+        target.regionId,
+      );
+      if (target.directory && batch.unregistered.length > 0) {
+        // registered only now that the batch is on the record; a subject registered elsewhere
+        // in the meantime keeps its records out of the batch
+        const conflicts = new Set<string>();
+        for (const subjectId of batch.unregistered) {
+          if ((await target.directory.register(subjectId, jurisdiction)) === 'conflict')
+            conflicts.add(subjectId);
         }
-        records = records.filter((r) => !conflicts.has(r.subjectId));
+        if (conflicts.size > 0) {
+          for (const r of records) {
+            if (conflicts.has(r.subjectId))
+              failures.push({ subjectId: r.subjectId, key: r.key, reason: CONFLICT });
+          }
+          records = records.filter((r) => !conflicts.has(r.subjectId));
+        }
+      }
+      const before = progress;
+      progress = await target.state.commitBatch(records, failures, (outcome) => ({
+        ...before,
+        status: 'running',
+        cursor,
+        processed: before.processed + batch.rows,
+        copied: before.copied + outcome.copied,
+        skipped: before.skipped + outcome.skipped,
+        failed: before.failed + failures.length,
+        batches: before.batches + 1,
+        updatedAt: now(),
+        verification: null,
+      }));
+      options.onProgress?.(progress, total);
+      if (options.rate !== undefined && options.rate > 0) {
+        const due = ((progress.processed - processedAtStart) / options.rate) * 1000 - (now() - started);
+        if (due > 0) await sleep(due);
       }
     }
-    const before = progress;
-    progress = await target.state.commitBatch(records, failures, (outcome) => ({
-      ...before,
-      status: 'running',
-      cursor,
-      processed: before.processed + batch.rows,
-      copied: before.copied + outcome.copied,
-      skipped: before.skipped + outcome.skipped,
-      failed: before.failed + failures.length,
-      batches: before.batches + 1,
-      updatedAt: now(),
-      verification: null,
-    }));
-    options.onProgress?.(progress, total);
-    if (options.rate !== undefined && options.rate > 0) {
-      const due = ((progress.processed - processedAtStart) / options.rate) * 1000 - (now() - started);
-      if (due > 0) await sleep(due);
-    }
+  } finally {
+    await pages.close();
   }
   if (options.signal?.aborted) return progress;
   if (progress.status !== 'done') {
@@ -426,17 +530,32 @@ interface PreparedBatch {
 /**
  * Encrypts a page of source rows under the target's keys; unreadable rows, and rows of subjects
  * registered in another jurisdiction, become failures. With a directory, also lists the subjects
- * still to register.
+ * still to register. The page is done afterwards, sealed or dropped.
  */
 async function sealBatch(
   config: Config,
   jurisdiction: JurisdictionId,
   target: MigrationTarget,
-  rows: readonly SourceRow[],
+  page: OpenedPage,
+): Promise<{ records: StoredRecord[]; failures: MigrationFailure[]; unregistered: SubjectId[] }> {
+  try {
+    return await sealPage(config, jurisdiction, target, page);
+  } catch (error) {
+    page.drop();
+    throw error;
+  }
+}
+
+async function sealPage(
+  config: Config,
+  jurisdiction: JurisdictionId,
+  target: MigrationTarget,
+  page: OpenedPage,
 ): Promise<{ records: StoredRecord[]; failures: MigrationFailure[]; unregistered: SubjectId[] }> {
   const failures: MigrationFailure[] = [];
-  let readable: SourceRecord[] = [];
-  for (const row of rows) {
+  /** Readable rows and their index in the page. */
+  let readable: { record: SourceRecordInfo; row: number }[] = [];
+  page.rows.forEach((row, i) => {
     if (!row.ok) {
       failures.push({ subjectId: row.subjectId, key: row.key, reason: row.reason });
     } else if (!mayHold(config, target.regionId, jurisdiction, row.record.classId)) {
@@ -446,49 +565,52 @@ async function sealBatch(
         reason: 'class not allowed in target',
       });
     } else {
-      readable.push(row.record);
+      readable.push({ record: row.record, row: i });
     }
-  }
+  });
   const unregistered: SubjectId[] = [];
   if (target.directory) {
     const elsewhere = new Set<string>();
-    for (const subjectId of new Set(readable.map((r) => r.subjectId))) {
+    for (const subjectId of new Set(readable.map((r) => r.record.subjectId))) {
       const registered = await target.directory.lookup(subjectId);
       // INVARIANT R1: a subject's data lives in its registered jurisdiction only
       if (registered === undefined) unregistered.push(subjectId);
       else if (registered !== jurisdiction) elsewhere.add(subjectId);
     }
-    for (const r of readable) {
+    for (const { record: r } of readable) {
       if (elsewhere.has(r.subjectId)) failures.push({ subjectId: r.subjectId, key: r.key, reason: CONFLICT });
     }
-    readable = readable.filter((r) => !elsewhere.has(r.subjectId));
+    readable = readable.filter((r) => !elsewhere.has(r.record.subjectId));
   }
-  const personal = readable.filter((r) => !isGlobalClass(config, r.classId)).map((r) => r.subjectId);
+  const personal: SubjectId[] = [];
+  for (const { record } of readable)
+    if (!isGlobalClass(config, record.classId)) personal.push(record.subjectId);
   const keys = await target.keyring.subjectKeys(jurisdiction, personal, true);
   const regionKey = personal.length === readable.length ? undefined : await target.keyring.regionKey();
-  const plain = readable.map((r): PlainRecord => {
-    const key: DataKey | undefined = isGlobalClass(config, r.classId) ? regionKey : keys.get(r.subjectId);
+  const rowKeys: (DataKey | undefined)[] = page.rows.map(() => undefined);
+  for (const { record: r, row } of readable) {
+    const key = isGlobalClass(config, r.classId) ? regionKey : keys.get(r.subjectId);
     if (!key)
       throw new DomicileError('DOMICILE_ERR_KEYRING_UNAVAILABLE', 'no data key for a migrated subject');
+    rowKeys[row] = key;
+  }
+  const ciphertexts = await page.seal(jurisdiction, rowKeys);
+  const records = readable.map(({ record: r, row }): StoredRecord => {
+    const ciphertext = ciphertexts[row];
+    const key = rowKeys[row];
+    if (ciphertext === undefined || key === undefined)
+      throw new DomicileError('DOMICILE_ERR_INTERNAL', 'migration: a readable record was not sealed');
     return {
-      key,
-      aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
-      plaintext: r.plaintext,
-    };
-  });
-  const ciphertexts = await sealRecords(plain);
-  const records = readable.map(
-    (r, i): StoredRecord => ({
       subjectId: r.subjectId,
       key: r.key,
       jurisdiction,
       classId: r.classId,
       version: r.version,
-      ciphertext: ciphertexts[i] as Buffer,
-      keyId: (plain[i] as PlainRecord).key.id,
+      ciphertext,
+      keyId: key.id,
       updatedAt: r.updatedAt,
-    }),
-  );
+    };
+  });
   return { records, failures, unregistered };
 }
 
@@ -526,59 +648,143 @@ export interface VerifyReport {
 }
 
 /**
- * Reads a sorted stream page by page, one page ahead: the next page is read (and decrypted and
- * hashed on the envelope pool) while the current one is compared.
+ * Reads a sorted stream row by row over pages read ahead (`PagesAhead`): the next pages are read,
+ * decrypted and hashed while the current one is compared.
  */
 class PagedReader<T> {
-  readonly #next: (after: T | undefined) => Promise<T[]>;
-  #ahead: Promise<T[]>;
+  readonly #pages: PagesAhead<T[]>;
   #page: T[] = [];
   #index = 0;
   #done = false;
 
-  constructor(next: (after: T | undefined) => Promise<T[]>) {
-    this.#next = next;
-    this.#ahead = this.#read(undefined);
+  constructor(start: (after: MigrationCursor | null) => PageStart<T[]>) {
+    this.#pages = new PagesAhead(start, null, VERIFY_PAGES_AHEAD);
   }
 
   async peek(): Promise<T | undefined> {
     if (this.#index < this.#page.length) return this.#page[this.#index];
     if (this.#done) return undefined;
-    this.#page = await this.#ahead;
+    this.#page = (await this.#pages.next()) ?? [];
     this.#index = 0;
-    const last = this.#page.at(-1);
-    if (last === undefined) {
+    if (this.#page.length === 0) {
       this.#done = true;
       return undefined;
     }
-    this.#ahead = this.#read(last);
     return this.#page[0];
   }
 
   take(): void {
     this.#index++;
   }
-
-  #read(after: T | undefined): Promise<T[]> {
-    const page = this.#next(after);
-    // a page read ahead of a failure is never awaited: its own failure is not news
-    page.catch(() => undefined);
-    return page;
-  }
 }
 
-/** A source row and, when it is readable, the SHA-256 (hex) of its plaintext. */
-interface HashedSourceRow {
-  readonly row: SourceRow;
-  readonly ids: MigrationCursor;
-  readonly contentHash: string | undefined;
-}
+/** Reader threads per side of a verification (see `record-page-reader.ts`). */
+const READER_THREADS = 2;
 
-/** A target record and the SHA-256 (hex) of its plaintext, or why it cannot be read. */
+/** Pages of each side of a verification read ahead of the one being compared. */
+const VERIFY_PAGES_AHEAD = 3;
+
+/** A target record's ids and version, and the SHA-256 (hex) of its plaintext or why it cannot be read. */
 interface HashedTargetRecord {
-  readonly record: StoredRecord;
+  readonly subjectId: string;
+  readonly key: string;
+  readonly version: number;
   readonly contentHash: string | undefined;
   readonly unreadable: string | undefined;
+  /** Its verification leaf (`recordLeaf`), when computed where the record was read. */
+  readonly leaf?: Uint8Array | undefined;
+}
+
+const TARGET_UNREADABLE = { noKey: 'data key destroyed', failed: 'ciphertext failed authentication' };
+
+/**
+ * Pages of the target's records of `jurisdiction`, each decrypted under the target's keys and
+ * hashed: on a reader thread of its own for a SQLite region, else on the envelope pool.
+ */
+function targetPages(
+  target: MigrationTarget,
+  jurisdiction: JurisdictionId,
+  pseudonymKey: Uint8Array,
+): {
+  read(after: MigrationCursor | null, limit: number): PageStart<HashedTargetRecord[]>;
+  close(): Promise<void>;
+} {
+  const scanOf = (after: MigrationCursor | null, limit: number) => ({
+    jurisdiction,
+    ...(after === null
+      ? {}
+      : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
+    limit,
+  });
+  const reader = openRecordPageReader(target.store, READER_THREADS);
+  if (reader !== undefined) {
+    return {
+      read(after, limit) {
+        const { last, page } = reader.open(target.keyring, jurisdiction, scanOf(after, limit), {
+          tolerate: false,
+          digest: true,
+          reasons: TARGET_UNREADABLE,
+          pseudonymKey,
+        });
+        return {
+          last,
+          page: page.then(({ header, unreadable, digests, leaves }) => {
+            const hex =
+              digests === undefined
+                ? ''
+                : Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength).toString('hex');
+            return header.subjectIds.map((subjectId, i): HashedTargetRecord => {
+              const reason = unreadable[i];
+              return {
+                subjectId,
+                key: header.keys[i] ?? '',
+                version: header.versions[i] ?? 0,
+                contentHash: reason === undefined ? hex.slice(i * 64, (i + 1) * 64) : undefined,
+                unreadable: reason,
+                leaf: reason === undefined ? leaves?.subarray(i * 32, (i + 1) * 32) : undefined,
+              };
+            });
+          }),
+        };
+      },
+      close: () => reader.close(),
+    };
+  }
+  const readPage = async (after: MigrationCursor | null, limit: number): Promise<HashedTargetRecord[]> => {
+    const records = await target.store.scanRecords(scanOf(after, limit));
+    const keys = await recordKeys(target.keyring, jurisdiction, records, { tolerate: false });
+    const sealed: SealedRecord[] = [];
+    records.forEach((r, i) => {
+      const key = keys[i];
+      if (!key) return;
+      sealed.push({
+        key,
+        aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
+        ciphertext: r.ciphertext,
+      });
+    });
+    const hashes = await digestSealedRecords(sealed);
+    let next = 0;
+    return records.map((r, i): HashedTargetRecord => {
+      const ids = { subjectId: r.subjectId, key: r.key, version: r.version };
+      if (!keys[i]) return { ...ids, contentHash: undefined, unreadable: TARGET_UNREADABLE.noKey };
+      const hash = hashes[next++];
+      return hash === undefined
+        ? { ...ids, contentHash: undefined, unreadable: TARGET_UNREADABLE.failed }
+        : { ...ids, contentHash: hash.toString('hex'), unreadable: undefined };
+    });
+  };
+  return {
+    read(after, limit) {
+      const page = readPage(after, limit);
+      const last = page.then((records) => {
+        const r = records.at(-1);
+        return r === undefined ? undefined : { subjectId: r.subjectId, key: r.key };
+      });
+      return { last, page };
+    },
+    close: async () => {},
+  };
 }
 
 /**
@@ -598,6 +804,31 @@ export async function verifyMigration(
   const pageSize = options.pageSize ?? 5_000;
   const limit = options.limit ?? 1_000;
   const id = migrationId(jurisdiction, source.id, target.regionId);
+  // Each side is decrypted and hashed on its own (the source under its keys, the target under
+  // the target's), off this thread where the store allows; only the hashes come back to be
+  // compared here.
+  const sourcePages = source.pages?.() ?? plaintextPages(source);
+  const pages = targetPages(target, jurisdiction, ctx.pseudonymKey);
+  try {
+    return await compareSides(ctx, source, target, id, limit, {
+      source: new PagedReader((after) => sourcePages.digest(after, pageSize, ctx.pseudonymKey)),
+      target: new PagedReader((after) => pages.read(after, pageSize)),
+    });
+  } finally {
+    await Promise.all([sourcePages.close(), pages.close()]);
+  }
+}
+
+/** The rest of `verifyMigration`: walks both sides in order, builds both roots, logs and keeps the result. */
+async function compareSides(
+  ctx: MigrationContext,
+  source: MigrationSource,
+  target: MigrationTarget,
+  id: string,
+  limit: number,
+  readers: { readonly source: PagedReader<DigestedRow>; readonly target: PagedReader<HashedTargetRecord> },
+): Promise<VerifyReport> {
+  const { jurisdiction } = source;
   const pseudonyms = new Map<string, string>();
   const pseudonymOf = (subjectId: string): string => {
     let p = pseudonyms.get(subjectId);
@@ -608,47 +839,7 @@ export async function verifyMigration(
     }
     return p;
   };
-  // Each side is decrypted and hashed on its own (the source under its keys, the target under
-  // the target's) on the envelope pool; only the hashes come back to be compared here.
-  const sourceReader = new PagedReader<HashedSourceRow>(async (after) => {
-    const rows = await source.readPage(after?.ids ?? null, pageSize);
-    const plaintexts: Uint8Array[] = [];
-    for (const row of rows) if (row.ok) plaintexts.push(row.record.plaintext);
-    const hashes = await digestPlaintexts(plaintexts);
-    let next = 0;
-    return rows.map((row) => ({
-      row,
-      ids: idsOf(row),
-      contentHash: row.ok ? hashes[next++]?.toString('hex') : undefined,
-    }));
-  });
-  const targetReader = new PagedReader<HashedTargetRecord>(async (after) => {
-    const records = await target.store.scanRecords({
-      jurisdiction,
-      ...(after === undefined ? {} : { after: { subjectId: after.record.subjectId, key: after.record.key } }),
-      limit: pageSize,
-    });
-    const keys = await recordKeys(target.keyring, jurisdiction, records, { tolerate: false });
-    const sealed: SealedRecord[] = [];
-    records.forEach((r, i) => {
-      const key = keys[i];
-      if (!key) return;
-      sealed.push({
-        key,
-        aad: { jurisdiction, subjectId: r.subjectId, key: r.key, classId: r.classId, version: r.version },
-        ciphertext: r.ciphertext,
-      });
-    });
-    const hashes = await digestSealedRecords(sealed);
-    let next = 0;
-    return records.map((record, i): HashedTargetRecord => {
-      if (!keys[i]) return { record, contentHash: undefined, unreadable: 'data key destroyed' };
-      const hash = hashes[next++];
-      return hash === undefined
-        ? { record, contentHash: undefined, unreadable: 'ciphertext failed authentication' }
-        : { record, contentHash: hash.toString('hex'), unreadable: undefined };
-    });
-  });
+  const { source: sourceReader, target: targetReader } = readers;
   const sourceTree = new MerkleAccumulator();
   const targetTree = new MerkleAccumulator();
   const differences: VerifyDifference[] = [];
@@ -663,7 +854,7 @@ export async function verifyMigration(
     const s = await sourceReader.peek();
     const t = await targetReader.peek();
     if (s === undefined && t === undefined) break;
-    const order = s === undefined ? 1 : t === undefined ? -1 : compare(s.ids, t.record);
+    const order = s === undefined ? 1 : t === undefined ? -1 : compare(idsOf(s.row), t);
     if (order > 0 && t !== undefined) {
       newInTarget++;
       targetReader.take();
@@ -671,7 +862,8 @@ export async function verifyMigration(
     }
     if (s === undefined) break;
     sourceReader.take();
-    const { ids, row, contentHash: sourceHash } = s;
+    const { row, contentHash: sourceHash } = s;
+    const ids = idsOf(row);
     const counterpart = order === 0 ? t : undefined;
     if (counterpart) targetReader.take();
     if (!row.ok) {
@@ -679,13 +871,14 @@ export async function verifyMigration(
       continue;
     }
     const record = row.record;
-    if (counterpart && counterpart.record.version > record.version) {
+    if (counterpart && counterpart.version > record.version) {
       superseded++;
       continue;
     }
     if (sourceHash === undefined) throw new DomicileError('DOMICILE_ERR_INTERNAL', 'verify: no content hash');
-    const pseudonym = pseudonymOf(record.subjectId);
-    sourceTree.add(recordLeaf(pseudonym, record.key, record.version, sourceHash));
+    sourceTree.add(
+      s.leaf ?? recordLeaf(pseudonymOf(record.subjectId), record.key, record.version, sourceHash),
+    );
     if (!counterpart) {
       differ({ ...ids, kind: 'missing' });
       continue;
@@ -695,8 +888,8 @@ export async function verifyMigration(
       differ({ ...ids, kind: 'unreadable-target', reason: unreadable ?? 'unreadable' });
       continue;
     }
-    const { key, version } = counterpart.record;
-    targetTree.add(recordLeaf(pseudonym, key, version, targetHash));
+    const { key, version } = counterpart;
+    targetTree.add(counterpart.leaf ?? recordLeaf(pseudonymOf(record.subjectId), key, version, targetHash));
     if (version < record.version) differ({ ...ids, kind: 'older' });
     else if (targetHash !== sourceHash) differ({ ...ids, kind: 'mismatch' });
   }

@@ -5,11 +5,22 @@
  */
 import { openRecords, type SealedRecord } from '../../crypto/envelope-pool.js';
 import type { Keyring } from '../../crypto/keyring.js';
-import type { JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
+import { DomicileError } from '../../domain/errors.js';
+import type { ClassId, JurisdictionId, RecordKey, RegionId, SubjectId } from '../../domain/ids.js';
 import type { MigrationCursor } from '../../store/migration-store.js';
 import type { RegionStore, StoredRecord } from '../../store/region-store.js';
-import type { MigrationSource, SourceRow, SourceVolume } from './migration.js';
+import {
+  type DigestedRow,
+  type MigrationSource,
+  type OpenedPage,
+  type PageRow,
+  plaintextPages,
+  type SourcePages,
+  type SourceRow,
+  type SourceVolume,
+} from './migration.js';
 import { recordKeys } from './record-keys.js';
+import { type OpenedRecordPage, openRecordPageReader } from './record-page-reader.js';
 
 /** Options of `regionSource`. */
 export interface RegionSourceOptions {
@@ -20,6 +31,45 @@ export interface RegionSourceOptions {
   /** Counts records and bytes (the SQLite adapter's `measureSqliteJurisdiction`). */
   readonly measure: () => Promise<SourceVolume>;
 }
+
+const UNREADABLE = { noKey: 'data key missing or destroyed', failed: 'ciphertext failed authentication' };
+
+/** The rows of an opened page: records without their plaintext, or failures with their ids. */
+function pageRows(page: OpenedRecordPage): PageRow[] {
+  const { header, unreadable: reasons } = page;
+  return header.subjectIds.map((subjectId, i): PageRow => {
+    const key = header.keys[i] ?? '';
+    const reason = reasons[i];
+    if (reason !== undefined) return { ok: false, subjectId, key, reason };
+    return {
+      ok: true,
+      record: {
+        subjectId: subjectId as SubjectId,
+        key: key as RecordKey,
+        classId: header.classIds[i] as ClassId,
+        version: header.versions[i] ?? 0,
+        updatedAt: header.updatedAts[i] ?? 0,
+      },
+    };
+  });
+}
+
+/** The rows of a page opened with `digest`, each with its content hash and verification leaf. */
+function digestedRows(page: OpenedRecordPage): DigestedRow[] {
+  const { digests, leaves } = page;
+  const hex =
+    digests === undefined
+      ? ''
+      : Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength).toString('hex');
+  return pageRows(page).map((row, i) => ({
+    row,
+    contentHash: row.ok ? hex.slice(i * 64, (i + 1) * 64) : undefined,
+    leaf: row.ok ? leaves?.subarray(i * 32, (i + 1) * 32) : undefined,
+  }));
+}
+
+/** Reader threads of a region source: a migration's crypto runs on both cores of a small machine. */
+const READER_THREADS = 2;
 
 const unreadable = (r: StoredRecord, reason: string): SourceRow => ({
   ok: false,
@@ -37,10 +87,65 @@ const unreadable = (r: StoredRecord, reason: string): SourceRow => ({
  */
 export function regionSource(options: RegionSourceOptions): MigrationSource {
   const { jurisdiction, store, keyring } = options;
-  return {
+  const scanOf = (after: MigrationCursor | null, limit: number) => ({
+    jurisdiction,
+    ...(after === null
+      ? {}
+      : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
+    limit,
+  });
+  const source: MigrationSource = {
     id: options.regionId,
     jurisdiction,
     measure: options.measure,
+    pages(): SourcePages {
+      // a SQLite region is read, opened and re-sealed on threads of their own
+      const reader = openRecordPageReader(store, READER_THREADS);
+      if (reader === undefined) return plaintextPages(source);
+      const open = (
+        after: MigrationCursor | null,
+        limit: number,
+        digest: boolean,
+        pseudonymKey?: Uint8Array,
+      ) =>
+        reader.open(keyring, jurisdiction, scanOf(after, limit), {
+          tolerate: true,
+          digest,
+          reasons: UNREADABLE,
+          ...(pseudonymKey === undefined ? {} : { pseudonymKey }),
+        });
+      return {
+        open(after, limit) {
+          const { last, page } = open(after, limit, false);
+          return {
+            last,
+            page: page.then(
+              (opened): OpenedPage => ({
+                rows: pageRows(opened),
+                // the AAD a row is sealed with is the one it was opened with: the same
+                // jurisdiction (the scan's), subject, key, class and version
+                seal: async (sealFor, keys) => {
+                  if (sealFor !== jurisdiction)
+                    throw new DomicileError(
+                      'DOMICILE_ERR_INTERNAL',
+                      'migration: sealing for another jurisdiction',
+                    );
+                  return reader.seal(opened.page, keys);
+                },
+                drop: () => {
+                  void reader.drop(opened.page).catch(() => undefined);
+                },
+              }),
+            ),
+          };
+        },
+        digest(after, limit, pseudonymKey) {
+          const { last, page } = open(after, limit, true, pseudonymKey);
+          return { last, page: page.then(digestedRows) };
+        },
+        close: () => reader.close(),
+      };
+    },
     async readPage(after: MigrationCursor | null, limit: number): Promise<SourceRow[]> {
       const page = await store.scanRecords({
         jurisdiction,
@@ -90,4 +195,5 @@ export function regionSource(options: RegionSourceOptions): MigrationSource {
       return rows;
     },
   };
+  return source;
 }

@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import type { JurisdictionId } from '../../domain/ids.js';
 import type { BatchOutcome, MigrationProgress, MigrationStore } from '../migration-store.js';
 import type { StoredRecord } from '../region-store.js';
+import { startWalCheckpointer } from './sqlite-checkpointer.js';
 import { applyMigrations, type Migration, runGuarded } from './sqlite-database.js';
 import type { SqliteRegionStore } from './sqlite-store.js';
 
@@ -81,6 +82,8 @@ export function openSqliteMigrationStore(store: SqliteRegionStore): MigrationSto
       'SELECT subject_id, key, reason FROM migrate_failures WHERE id = ? ORDER BY subject_id, key',
     ),
   };
+  // a batch writes a thousand pages or more: their checkpoint runs off the event loop
+  const checkpointer = startWalCheckpointer(db, store.file);
   const parse = (row: DataRow | undefined): MigrationProgress | undefined =>
     row === undefined ? undefined : (JSON.parse(row.data) as MigrationProgress);
   return {
@@ -97,8 +100,9 @@ export function openSqliteMigrationStore(store: SqliteRegionStore): MigrationSto
         sql.save.run(progress.id, JSON.stringify(progress));
       });
     },
-    commitBatch: (records, failures, next) =>
-      store.writeBatched('commit migration batch', () => {
+    commitBatch: async (records, failures, next) => {
+      const progress = await store.writeBatched('commit migration batch', () => {
+        checkpointer.deferCheckpoint();
         let copied = 0;
         for (const r of records) {
           copied += sql.putIfNewer.run(
@@ -119,7 +123,10 @@ export function openSqliteMigrationStore(store: SqliteRegionStore): MigrationSto
         // nor repeats a record (a repeat would be harmless anyway: put-if-newer is idempotent)
         sql.save.run(progress.id, JSON.stringify(progress));
         return progress;
-      }),
+      });
+      checkpointer.checkpoint();
+      return progress;
+    },
     failures: async (id) =>
       runGuarded(db, context, 'failures', () =>
         sql.failures.all(id).map((r) => ({ subjectId: r.subject_id, key: r.key, reason: r.reason })),

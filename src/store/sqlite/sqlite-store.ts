@@ -64,19 +64,8 @@ interface RecordParams {
   readonly updatedAt: number;
 }
 
-interface RecordRow {
-  readonly subject_id: string;
-  readonly key: string;
-  readonly jurisdiction: string;
-  readonly class_id: string;
-  readonly version: number;
-  readonly ciphertext: Buffer;
-  readonly key_id: string;
-  readonly updated_at: number;
-}
-
-/** A `RecordRow` read in `raw` mode: its columns in COLUMNS order. */
-type RecordTuple = readonly [
+/** A record row read in `raw` mode: its columns in `COLUMNS` (and `RECORD_SCAN_SQL`) order. */
+export type RecordTuple = readonly [
   subjectId: string,
   key: string,
   jurisdiction: string,
@@ -99,6 +88,25 @@ interface CountRow {
 }
 
 const COLUMNS = 'subject_id, key, jurisdiction, class_id, version, ciphertext, key_id, updated_at';
+
+/** The parameters of `RECORD_SCAN_SQL`. */
+export interface RecordScanParams {
+  readonly jurisdiction: string | null;
+  readonly subjectId: string;
+  readonly key: string;
+  readonly limit: number;
+}
+
+/**
+ * One page of a scan: the records after (`@subjectId`, `@key`), of `@jurisdiction` when not null,
+ * in (subject id, key) order, as `RecordTuple`s when prepared in `raw` mode. Shared with the
+ * read-only connections that scan a region's file off the event loop (`sqlite-record-reader.ts`).
+ * The primary key's BINARY collation orders keys by bytes, which for ids (ASCII) is the order of
+ * JavaScript string comparison.
+ */
+export const RECORD_SCAN_SQL = `SELECT ${COLUMNS} FROM records
+  WHERE (subject_id, key) > (@subjectId, @key) AND (@jurisdiction IS NULL OR jurisdiction = @jurisdiction)
+  ORDER BY subject_id, key LIMIT @limit`;
 const VALUES = '@subjectId, @key, @jurisdiction, @classId, @version, @ciphertext, @keyId, @updatedAt';
 const SET_ALL = `jurisdiction = @jurisdiction, class_id = @classId, version = @version,
   ciphertext = @ciphertext, key_id = @keyId, updated_at = @updatedAt`;
@@ -116,9 +124,12 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO records (${COLUMNS}) VALUES (${VALUES})
         ON CONFLICT (subject_id, key) DO UPDATE SET ${SET_ALL} WHERE excluded.version > records.version`,
     ),
-    get: db.prepare<[string, string], RecordRow>(
-      `SELECT ${COLUMNS} FROM records WHERE subject_id = ? AND key = ?`,
-    ),
+    // raw, like the scan: an array per row is cheaper to make than an object, on every read
+    get: db
+      .prepare<[string, string], RecordTuple>(
+        `SELECT ${COLUMNS} FROM records WHERE subject_id = ? AND key = ?`,
+      )
+      .raw(true),
     // The primary key's BINARY collation orders keys by bytes, which for ids (ASCII) is the
     // order of JavaScript string comparison.
     list: db.prepare<[string], SummaryRow>(
@@ -126,21 +137,7 @@ function prepareStatements(db: Database.Database) {
     ),
     // rows as arrays (`raw`), in COLUMNS order: a scan reads thousands of rows, and an object per
     // row costs more than reading it
-    scan: db
-      .prepare<
-        {
-          readonly jurisdiction: string | null;
-          readonly subjectId: string;
-          readonly key: string;
-          readonly limit: number;
-        },
-        RecordTuple
-      >(
-        `SELECT ${COLUMNS} FROM records
-        WHERE (subject_id, key) > (@subjectId, @key) AND (@jurisdiction IS NULL OR jurisdiction = @jurisdiction)
-        ORDER BY subject_id, key LIMIT @limit`,
-      )
-      .raw(true),
+    scan: db.prepare<RecordScanParams, RecordTuple>(RECORD_SCAN_SQL).raw(true),
     deleteOne: db.prepare<[string, string]>('DELETE FROM records WHERE subject_id = ? AND key = ?'),
     deleteSubject: db.prepare<[string]>('DELETE FROM records WHERE subject_id = ?'),
     countAll: db.prepare<[], CountRow>('SELECT count(*) AS n FROM records'),
@@ -149,6 +146,16 @@ function prepareStatements(db: Database.Database) {
     ),
     // Reads the records table's root page, so a file that has become unreadable fails.
     health: db.prepare<[], { readonly one: number }>('SELECT 1 AS one FROM records LIMIT 1'),
+  };
+}
+
+/** The parameters of `RECORD_SCAN_SQL` for a page of a scan. */
+export function scanParams(options: ScanOptions): RecordScanParams {
+  return {
+    jurisdiction: options.jurisdiction ?? null,
+    subjectId: options.after?.subjectId ?? '',
+    key: options.after?.key ?? '',
+    limit: options.limit,
   };
 }
 
@@ -171,19 +178,6 @@ function ownBytes(blob: Buffer): Uint8Array {
   return blob.byteOffset === 0 && blob.buffer.byteLength === blob.byteLength
     ? new Uint8Array(blob.buffer, 0, blob.byteLength)
     : new Uint8Array(blob);
-}
-
-function toRecord(row: RecordRow): StoredRecord {
-  return {
-    subjectId: row.subject_id as SubjectId,
-    key: row.key as RecordKey,
-    jurisdiction: row.jurisdiction as JurisdictionId,
-    classId: row.class_id as ClassId,
-    version: row.version,
-    ciphertext: ownBytes(row.ciphertext),
-    keyId: row.key_id,
-    updatedAt: row.updated_at,
-  };
 }
 
 function tupleToRecord(row: RecordTuple): StoredRecord {
@@ -263,7 +257,7 @@ export class SqliteRegionStore implements RegionStore {
   async getRecord(subjectId: SubjectId, key: RecordKey): Promise<StoredRecord | undefined> {
     return this.#run('get record', () => {
       const row = this.#statements.get.get(subjectId, key);
-      return row === undefined ? undefined : toRecord(row);
+      return row === undefined ? undefined : tupleToRecord(row);
     });
   }
 
@@ -279,16 +273,16 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async scanRecords(options: ScanOptions): Promise<StoredRecord[]> {
-    return this.#run('scan records', () =>
-      this.#statements.scan
-        .all({
-          jurisdiction: options.jurisdiction ?? null,
-          subjectId: options.after?.subjectId ?? '',
-          key: options.after?.key ?? '',
-          limit: options.limit,
-        })
-        .map(tupleToRecord),
-    );
+    return this.scanRecordTuples(options).map(tupleToRecord);
+  }
+
+  /**
+   * A page of `scanRecords` as the rows SQLite returns them (`RecordTuple`, ciphertexts as
+   * `Buffer`s), for bulk readers that pack a page for another thread. Internal to the store's
+   * bulk readers (`sqlite-record-reader.ts` reads the same way on its own connection).
+   */
+  scanRecordTuples(options: ScanOptions): RecordTuple[] {
+    return this.#run('scan records', () => this.#statements.scan.all(scanParams(options)));
   }
 
   async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {
