@@ -5,7 +5,9 @@
  *
  * - default (`--store sqlite`): a real `domicile up` process against a bare Fastify +
  *   better-sqlite3 CRUD server (no auth, crypto, routing or audit).
- *   Target: Domicile ≥ 60% of the baseline's throughput, p99 ≤ 10 ms.
+ *   Target: Domicile ≥ 60% of the baseline's throughput, p99 ≤ 10 ms. A third server, the floor
+ *   (`servers/floor-crud.ts`: the bare server plus AES-256-GCM and a durable audit row per
+ *   request, nothing else), shows how much of the baseline those two alone leave.
  * - `--store postgres`: on a throwaway PostgreSQL server with fsync on, Domicile as separate
  *   processes (a gateway, three region nodes each on its own database, the directory and control
  *   store on another) against a bare Fastify + pg CRUD server on the same PostgreSQL server.
@@ -47,7 +49,7 @@ interface Target {
   readonly putBody: string;
 }
 
-type Row = readonly [operation: string, baseline: LoadResult, candidate: LoadResult];
+type Row = readonly [operation: string, baseline: LoadResult, ...candidates: LoadResult[]];
 
 export async function run(args: string[]): Promise<void> {
   const options: RunOptions = {
@@ -70,21 +72,25 @@ export async function run(args: string[]): Promise<void> {
 /** `domicile up` against the bare SQLite server, with the targets. */
 async function embeddedAgainstBareSqlite(teardown: Teardown, options: RunOptions): Promise<void> {
   const bare = await startBare(teardown, [join(root, 'dist/bench/servers/bare-crud.js')]);
+  const floor = await startBare(teardown, [join(root, 'dist/bench/servers/floor-crud.js')]);
   const domicile = await startEmbedded(teardown);
   await registerSubjects(domicile);
   const baseline = bareTarget(bare);
+  const floorTarget = bareTarget(floor);
   const candidate = domicileTarget(domicile);
   await prefill(baseline);
+  await prefill(floorTarget);
   await prefill(candidate);
-  const results = await compare(baseline, candidate, options);
-  printComparison(['baseline', 'Domicile'], results);
-  for (const [op, b, d] of results) {
+  const results = await compare(baseline, [floorTarget, candidate], options);
+  printComparison(['baseline', 'floor', 'Domicile'], results);
+  for (const [op, b, f, d] of results) {
+    if (!f || !d) continue;
     const ratio = d.requestsPerSecond / b.requestsPerSecond;
     console.log(
-      `${op}: ratio ${(ratio * 100).toFixed(0)}% (target ≥ 60%) ${ratio >= 0.6 ? 'met' : 'MISSED'}; p99 ${d.p99Ms} ms (target ≤ 10 ms) ${d.p99Ms <= 10 ? 'met' : 'MISSED'}`,
+      `${op}: ratio ${(ratio * 100).toFixed(0)}% (target ≥ 60%) ${ratio >= 0.6 ? 'met' : 'MISSED'}; p99 ${d.p99Ms} ms (target ≤ 10 ms) ${d.p99Ms <= 10 ? 'met' : 'MISSED'}; the floor reaches ${((100 * f.requestsPerSecond) / b.requestsPerSecond).toFixed(0)}%`,
     );
   }
-  printProblems([['baseline', bare], ...domicile.servers]);
+  printProblems([['baseline', bare], ['floor', floor], ...domicile.servers]);
 }
 
 /** Domicile as processes on PostgreSQL against the bare pg server, on one durable PostgreSQL server. */
@@ -103,7 +109,7 @@ async function processesAgainstBarePostgres(teardown: Teardown, options: RunOpti
   const candidate = domicileTarget(domicile);
   await prefill(baseline);
   await prefill(candidate);
-  printComparison(['bare pg', 'Domicile'], await compare(baseline, candidate, options));
+  printComparison(['bare pg', 'Domicile'], await compare(baseline, [candidate], options));
   printProblems([['bare pg', bare], ...domicile.servers]);
 }
 
@@ -124,7 +130,7 @@ async function processesAgainstEmbedded(teardown: Teardown, options: RunOptions)
   const candidate = domicileTarget(processes);
   await prefill(baseline);
   await prefill(candidate);
-  printComparison(['embedded', '2 gw + 3 nodes'], await compare(baseline, candidate, options));
+  printComparison(['embedded', '2 gw + 3 nodes'], await compare(baseline, [candidate], options));
   printProblems([...embedded.servers, ...processes.servers]);
 }
 
@@ -195,8 +201,8 @@ async function prefill(target: Target): Promise<void> {
   );
 }
 
-/** PUT then GET, each on the baseline then on the candidate. */
-async function compare(baseline: Target, candidate: Target, options: RunOptions): Promise<Row[]> {
+/** PUT then GET, each on the baseline then on each candidate in turn. */
+async function compare(baseline: Target, candidates: readonly Target[], options: RunOptions): Promise<Row[]> {
   const putPath = (n: number) =>
     `/v1/subjects/bench-${n % SUBJECTS}/records/k${Math.floor(n / SUBJECTS) % KEYS}`;
   const getPath = (n: number) => `/v1/subjects/bench-${n % SUBJECTS}/records/k0`;
@@ -208,35 +214,39 @@ async function compare(baseline: Target, candidate: Target, options: RunOptions)
     runLoadAcross(t.urls, { ...load, path: putPath, method: 'PUT', body: t.putBody, headers: t.headers });
   const get = (t: Target) =>
     runLoadAcross(t.urls, { ...load, path: getPath, method: 'GET', headers: t.headers });
-  const baselinePut = await put(baseline);
-  const candidatePut = await put(candidate);
-  const baselineGet = await get(baseline);
-  const candidateGet = await get(candidate);
-  return [
-    ['PUT 1 KiB', baselinePut, candidatePut],
-    ['GET 1 KiB', baselineGet, candidateGet],
-  ];
+  const rows: Row[] = [];
+  for (const [operation, load] of [
+    ['PUT 1 KiB', put],
+    ['GET 1 KiB', get],
+  ] as const) {
+    const measured = [await load(baseline)];
+    for (const candidate of candidates) measured.push(await load(candidate));
+    const [first, ...rest] = measured as [LoadResult, ...LoadResult[]];
+    rows.push([operation, first, ...rest]);
+  }
+  return rows;
 }
 
-function printComparison([baseline, candidate]: readonly [string, string], rows: readonly Row[]): void {
+/** One table row per operation: each server's throughput and p99, each candidate's ratio. */
+function printComparison([baseline, ...candidates]: readonly string[], rows: readonly Row[]): void {
   printTable(
     [
       'operation',
       `${baseline} req/s`,
       `${baseline} p99 ms`,
-      `${candidate} req/s`,
-      `${candidate} p99 ms`,
-      'ratio',
+      ...candidates.flatMap((c) => [`${c} req/s`, `${c} p99 ms`, `${c} ratio`]),
       'errors',
     ],
-    rows.map(([op, b, d]) => [
+    rows.map(([op, b, ...ds]) => [
       op,
       b.requestsPerSecond.toFixed(0),
       b.p99Ms.toFixed(1),
-      d.requestsPerSecond.toFixed(0),
-      d.p99Ms.toFixed(1),
-      `${((100 * d.requestsPerSecond) / b.requestsPerSecond).toFixed(0)}%`,
-      `${b.errors + b.non2xx}/${d.errors + d.non2xx}`,
+      ...ds.flatMap((d) => [
+        d.requestsPerSecond.toFixed(0),
+        d.p99Ms.toFixed(1),
+        `${((100 * d.requestsPerSecond) / b.requestsPerSecond).toFixed(0)}%`,
+      ]),
+      [b, ...ds].map((r) => r.errors + r.non2xx).join('/'),
     ]),
   );
 }

@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomicileError, isDomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId, SubjectId } from '../domain/ids.js';
+import { LruCache } from '../domain/lru-cache.js';
 import {
   KEY_BYTES,
   openKeyBackup,
@@ -140,46 +141,6 @@ function newKeyId(prefix: string): string {
 
 function masterCheck(masterKey: Uint8Array): Buffer {
   return createHmac('sha256', masterKey).update(MASTER_CHECK_LABEL).digest();
-}
-
-/** A small LRU over a `Map`, whose iteration order is insertion order. */
-class LruCache<V> {
-  readonly #entries = new Map<string, V>();
-  readonly #capacity: number;
-
-  constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  get(key: string): V | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
-  }
-
-  delete(key: string): void {
-    this.#entries.delete(key);
-  }
-
-  deleteWhere(predicate: (key: string) => boolean): void {
-    for (const key of [...this.#entries.keys()]) if (predicate(key)) this.#entries.delete(key);
-  }
-
-  clear(): void {
-    this.#entries.clear();
-  }
 }
 
 function unavailable(message: string, cause?: unknown): DomicileError {
@@ -337,6 +298,8 @@ class LocalKeyring implements Keyring {
   readonly #allowed: ReadonlySet<JurisdictionId>;
   /** Unwrapped subject DEKs by `jurisdiction NUL subject`. */
   readonly #subjectKeys: LruCache<DataKey>;
+  /** The same DEKs as stored (wrapped), for `exportSubjectKey` on every replicated write. */
+  readonly #wrappedKeys: LruCache<WrappedKey>;
   /** Unwrapped KEKs by `jurisdiction NUL kek id`: few, kept until destroyed or closed. */
   readonly #keks = new Map<string, Buffer>();
   #regionKey: DataKey | undefined;
@@ -349,6 +312,7 @@ class LocalKeyring implements Keyring {
     this.#masterKey = Buffer.from(options.masterKey);
     this.#allowed = new Set(options.allowedJurisdictions);
     this.#subjectKeys = new LruCache(cacheSize);
+    this.#wrappedKeys = new LruCache(cacheSize);
     this.#sql = prepareStatements(db);
   }
 
@@ -406,6 +370,7 @@ class LocalKeyring implements Keyring {
     this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
     const dataKey: DataKey = { id, key };
     this.#subjectKeys.set(cacheKey, dataKey);
+    this.#wrappedKeys.set(cacheKey, { id, kekId: active.id, wrapped: Uint8Array.from(wrapped) });
     return dataKey;
   }
 
@@ -445,6 +410,8 @@ class LocalKeyring implements Keyring {
     subjectId: SubjectId,
   ): Promise<WrappedKey | undefined> {
     this.#requireAllowed(jurisdiction);
+    const cached = this.#wrappedKeys.get(`${jurisdiction}\0${subjectId}`);
+    if (cached) return { ...cached, wrapped: cached.wrapped.slice() };
     return this.#run('exporting a subject key', () => {
       const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
       return row && { id: row.id, kekId: row.kek_id, wrapped: Uint8Array.from(row.wrapped) };
@@ -492,6 +459,7 @@ class LocalKeyring implements Keyring {
       }
       this.#sql.insertSubjectKey.run(jurisdiction, subjectId, key.id, key.kekId, wrapped, Date.now());
       this.#subjectKeys.set(cacheKey, { id: key.id, key: dek });
+      this.#wrappedKeys.set(cacheKey, { id: key.id, kekId: key.kekId, wrapped: Uint8Array.from(wrapped) });
     });
   }
 
@@ -499,6 +467,7 @@ class LocalKeyring implements Keyring {
     // no residency check: erasure must work in every region, also one that may no longer hold keys
     const existed = this.#run('destroying a subject key', () => {
       this.#subjectKeys.delete(`${jurisdiction}\0${subjectId}`);
+      this.#wrappedKeys.delete(`${jurisdiction}\0${subjectId}`);
       const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
       if (!row) return false;
       this.#sql.tombstone.run(row.id, Date.now());
@@ -513,6 +482,7 @@ class LocalKeyring implements Keyring {
     const prefix = `${jurisdiction}\0`;
     const destroyed = this.#run('destroying the keys of a jurisdiction', () => {
       this.#subjectKeys.deleteWhere((k) => k.startsWith(prefix));
+      this.#wrappedKeys.deleteWhere((k) => k.startsWith(prefix));
       for (const [k, kek] of [...this.#keks]) {
         if (!k.startsWith(prefix)) continue;
         // KEKs are only used synchronously inside `#run`, so none is in use here: wipe the copy
@@ -684,6 +654,7 @@ class LocalKeyring implements Keyring {
     this.#closed = true;
     // DEKs were handed to callers and may be in use; the master key and KEKs never left this object
     this.#subjectKeys.clear();
+    this.#wrappedKeys.clear();
     for (const kek of this.#keks.values()) kek.fill(0);
     this.#keks.clear();
     this.#masterKey.fill(0);
@@ -776,6 +747,7 @@ class LocalKeyring implements Keyring {
     );
     const dataKey: DataKey = { id: row.id, key };
     this.#subjectKeys.set(cacheKey, dataKey);
+    this.#wrappedKeys.set(cacheKey, { id: row.id, kekId: row.kek_id, wrapped: Uint8Array.from(row.wrapped) });
     return dataKey;
   }
 

@@ -39,6 +39,7 @@ import { Router } from '../services/routing/router.js';
 import { TransferGate } from '../services/transfer/gate.js';
 import { RegionNode } from '../services/vault/region-node.js';
 import { VaultService } from '../services/vault/vault.js';
+import { CachedSubjectDirectory } from '../store/cached-directory.js';
 import type { ControlStore } from '../store/control-store.js';
 import type { RegionStore, SubjectDirectory } from '../store/region-store.js';
 import { openSqliteControlStore } from '../store/sqlite/sqlite-control-store.js';
@@ -304,7 +305,9 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     stores.set(regionId, openSqliteRegionStore({ regionId, file: paths.store(regionId) }));
   }
   await mkdir(join(dataDir, 'directory'), { recursive: true });
-  const directory = openSqliteDirectory({ file: paths.directory });
+  // this process alone changes the directory of its data folder (erasures and relocations come
+  // through its API), so lookups may be served from memory
+  const directory = new CachedSubjectDirectory(openSqliteDirectory({ file: paths.directory }));
   const metrics = createMetrics();
   let app: FastifyInstance | undefined;
   const audit = await (options.audit ?? openTransparencyAuditLogs)({

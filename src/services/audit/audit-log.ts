@@ -8,7 +8,7 @@ import type { JurisdictionId, SubjectId } from '../../domain/ids.js';
 import type { IndexedLogStorage } from '../../store/region-store.js';
 import type { TransparencyLog } from '../../tlog/log.js';
 import type { AuditEvent, AuditSink } from './audit-event.js';
-import { decodeLogEntry, encodeLogEntry, type LogEntry, pseudonymize, toLogEntry } from './entry.js';
+import { decodeLogEntry, encodeLogEntry, type LogEntry, Pseudonyms, toLogEntry } from './entry.js';
 
 /** One entry of a subject's access log, with its inclusion proof. */
 export interface AccessLogItem {
@@ -39,26 +39,26 @@ export class AuditLog implements AuditSink {
   readonly jurisdiction: JurisdictionId;
   readonly log: TransparencyLog;
   private readonly storage: IndexedLogStorage;
-  private readonly pseudonymKey: Uint8Array;
+  private readonly pseudonyms: Pseudonyms;
   private readonly now: () => Date;
 
   constructor(options: AuditLogOptions) {
     this.jurisdiction = options.jurisdiction;
     this.log = options.log;
     this.storage = options.storage;
-    this.pseudonymKey = options.pseudonymKey;
+    this.pseudonyms = new Pseudonyms(options.pseudonymKey);
     this.now = options.now ?? (() => new Date());
   }
 
   /** Appends an event; resolves when its entry is durable (indexed under its subject's pseudonym). */
   async append(event: AuditEvent): Promise<void> {
-    const entry = toLogEntry(event, this.pseudonymKey, this.now());
+    const entry = toLogEntry(event, this.pseudonyms, this.now());
     await this.log.append(encodeLogEntry(entry), entry.subject ?? undefined);
   }
 
   /** The pseudonym under which a subject appears in this log. */
   subjectPseudonym(subjectId: SubjectId): string {
-    return pseudonymize(this.pseudonymKey, 'subject', subjectId);
+    return this.pseudonyms.of('subject', subjectId);
   }
 
   /**

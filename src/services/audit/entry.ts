@@ -6,6 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { DomicileError } from '../../domain/errors.js';
+import { LruCache } from '../../domain/lru-cache.js';
 import type { AuditEvent } from './audit-event.js';
 
 /** Version of the entry format. */
@@ -38,6 +39,31 @@ export function pseudonymize(pseudonymKey: Uint8Array, kind: 'subject' | 'key', 
   return createHmac('sha256', pseudonymKey).update(`${kind}\n${id}`).digest('hex');
 }
 
+/**
+ * The pseudonyms of one jurisdiction's log, with the most recently used ones kept: a subject
+ * that is read a thousand times is pseudonymised once, not a thousand times.
+ */
+export class Pseudonyms {
+  readonly #key: Uint8Array;
+  readonly #cache: LruCache<string>;
+
+  constructor(pseudonymKey: Uint8Array, cacheSize = 10_000) {
+    this.#key = pseudonymKey;
+    this.#cache = new LruCache(cacheSize);
+  }
+
+  /** The same value as `pseudonymize(pseudonymKey, kind, id)`. */
+  of(kind: 'subject' | 'key', id: string): string {
+    const cacheKey = `${kind}\n${id}`;
+    let pseudonym = this.#cache.get(cacheKey);
+    if (pseudonym === undefined) {
+      pseudonym = pseudonymize(this.#key, kind, id);
+      this.#cache.set(cacheKey, pseudonym);
+    }
+    return pseudonym;
+  }
+}
+
 /** JSON with object keys sorted at every level and no white space. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
@@ -49,7 +75,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** Builds the entry of an event, with pseudonyms in place of ids. */
-export function toLogEntry(event: AuditEvent, pseudonymKey: Uint8Array, time: Date): LogEntry {
+export function toLogEntry(event: AuditEvent, pseudonyms: Pseudonyms, time: Date): LogEntry {
   return {
     v: ENTRY_VERSION,
     time: event.at ?? time.toISOString(),
@@ -57,8 +83,8 @@ export function toLogEntry(event: AuditEvent, pseudonymKey: Uint8Array, time: Da
     requestId: event.requestId,
     principal: event.principal,
     jurisdiction: event.jurisdiction,
-    subject: event.subjectId === undefined ? null : pseudonymize(pseudonymKey, 'subject', event.subjectId),
-    recordKey: event.recordKey === undefined ? null : pseudonymize(pseudonymKey, 'key', event.recordKey),
+    subject: event.subjectId === undefined ? null : pseudonyms.of('subject', event.subjectId),
+    recordKey: event.recordKey === undefined ? null : pseudonyms.of('key', event.recordKey),
     class: event.classId ?? null,
     region: event.region ?? null,
     decision: event.decision,
@@ -69,9 +95,50 @@ export function toLogEntry(event: AuditEvent, pseudonymKey: Uint8Array, time: Da
   };
 }
 
+const isText = (v: unknown): v is string | null => v === null || typeof v === 'string';
+/** `JSON.stringify` of a string or null. */
+const text = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+
+/** Whether `e` has exactly the shape `toLogEntry` gives it, so `entryJson` may write it directly. */
+function hasEntryShape(e: LogEntry): boolean {
+  const p = e.principal as Record<string, unknown> | null;
+  return (
+    typeof e.v === 'number' &&
+    [e.time, e.type, e.requestId, e.jurisdiction, e.decision, e.reason].every((v) => typeof v === 'string') &&
+    [e.subject, e.recordKey, e.class, e.region, e.policyHash].every(isText) &&
+    (p === null ||
+      (typeof p === 'object' &&
+        Object.keys(p).length === 4 &&
+        [p.country, p.department, p.id, p.type].every(isText))) &&
+    Array.isArray(e.determining) &&
+    typeof e.details === 'object' &&
+    e.details !== null
+  );
+}
+
+/**
+ * `canonicalJson(entry)`, written field by field in sorted key order for an entry as `toLogEntry`
+ * builds it, instead of sorting keys on every append. Any other shape goes through `canonicalJson`.
+ */
+function entryJson(e: LogEntry): string {
+  if (!hasEntryShape(e)) return canonicalJson(e);
+  const p = e.principal;
+  const principal =
+    p === null
+      ? 'null'
+      : `{"country":${text(p.country)},"department":${text(p.department)},"id":${text(p.id)},"type":${text(p.type)}}`;
+  return (
+    `{"class":${text(e.class)},"decision":${text(e.decision)},"details":${canonicalJson(e.details)}` +
+    `,"determining":${canonicalJson(e.determining)},"jurisdiction":${text(e.jurisdiction)}` +
+    `,"policyHash":${text(e.policyHash)},"principal":${principal},"reason":${text(e.reason)}` +
+    `,"recordKey":${text(e.recordKey)},"region":${text(e.region)},"requestId":${text(e.requestId)}` +
+    `,"subject":${text(e.subject)},"time":${text(e.time)},"type":${text(e.type)},"v":${JSON.stringify(e.v)}}`
+  );
+}
+
 /** Encodes an entry; refuses one over `MAX_ENTRY_BYTES`. */
 export function encodeLogEntry(entry: LogEntry): Buffer {
-  const bytes = Buffer.from(canonicalJson(entry), 'utf8');
+  const bytes = Buffer.from(entryJson(entry), 'utf8');
   if (bytes.length > MAX_ENTRY_BYTES) {
     throw new DomicileError(
       'DOMICILE_ERR_AUDIT_UNAVAILABLE',
