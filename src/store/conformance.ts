@@ -791,6 +791,36 @@ export function describeLogStorageConformance(name: string, open: () => Promise<
         }
         expect([...odd].sort((a, b) => a - b)).toEqual(odd);
       });
+
+      it('finds the same entries before, across and after integrations', async () => {
+        await appendKeyed(storage, [logEntry('a', 's1'), logEntry('b', 's2'), logEntry('c', 's1')]);
+        expect(await storage.lookup('s1')).toEqual([0, 2]);
+        await storage.commitIntegration({
+          fromSize: 0,
+          toSize: 2,
+          tiles: [tile(0, 0, tileBytes(2, 1))],
+          checkpoint: 'checkpoint 2\n',
+        });
+        await appendKeyed(storage, [logEntry('d', 's1'), logEntry('e')]);
+        expect(await storage.lookup('s1')).toEqual([0, 2, 3]);
+        expect(await storage.lookup('s2')).toEqual([1]);
+        await storage.commitIntegration({
+          fromSize: 2,
+          toSize: 5,
+          tiles: [tile(0, 0, tileBytes(5, 1))],
+          checkpoint: 'checkpoint 5\n',
+        });
+        expect(await storage.lookup('s1')).toEqual([0, 2, 3]);
+        expect(await storage.lookup('s2')).toEqual([1]);
+        expect(await storage.lookup('e')).toEqual([]);
+      });
+
+      it('finds nothing new through a stale integration', async () => {
+        await appendKeyed(storage, [logEntry('a', 's1'), logEntry('b', 's1')]);
+        const stale = { fromSize: 1, toSize: 2, tiles: [], checkpoint: 'stale\n' };
+        expect((await settle(storage.commitIntegration(stale))).ok).toBe(false);
+        expect(await storage.lookup('s1')).toEqual([0, 1]);
+      });
     });
 
     describe('commitIntegration', () => {

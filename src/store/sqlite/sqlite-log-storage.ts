@@ -4,6 +4,13 @@
  * Appends share the region file's group commit with record writes, so an operation and its audit
  * entry made in the same turn of the event loop cost one fsync.
  *
+ * The lookup index (entries by subject pseudonym) is built at integration, not at append: an
+ * entry carries its lookup key in its own row, written in sequence, and each integration copies
+ * the keys of the entries it integrates into `tlog_lookup` in key order, in its transaction.
+ * Indexing at append put one random-key insert into every append's transaction, which cost more
+ * than the rest of the append together (each one dirtied a leaf page of the index). A lookup reads
+ * the index and the few entries sequenced since the last integration.
+ *
  * Subset of better-sqlite3 used: prepared `run`/`get`/`all`, `raw()` is not used; transactions
  * come from `WriteBatcher` (writes) and `db.transaction(...).immediate()` (integration).
  */
@@ -49,6 +56,12 @@ export const TLOG_MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    // entries appended before this step are in tlog_lookup already and keep a NULL key
+    name: 'lookup keys indexed at integration',
+    sql: 'ALTER TABLE tlog_entries ADD COLUMN lookup_key TEXT;',
+  },
 ];
 
 /** Rows per multi-row INSERT of entries. */
@@ -82,14 +95,24 @@ export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): I
     state: db.prepare<[string], StateRow>(
       'SELECT sequenced_size, integrated_size, checkpoint FROM tlog_state WHERE log_id = ?',
     ),
-    insert: db.prepare<[string, number, Uint8Array]>(
-      'INSERT INTO tlog_entries (log_id, idx, data) VALUES (?, ?, ?)',
+    insert: db.prepare<[string, number, Uint8Array, string | null]>(
+      'INSERT INTO tlog_entries (log_id, idx, data, lookup_key) VALUES (?, ?, ?, ?)',
     ),
-    insertLookup: db.prepare<[string, string, number]>(
-      'INSERT OR IGNORE INTO tlog_lookup (log_id, key, idx) VALUES (?, ?, ?)',
+    // the integrated range's keys, sorted: each leaf page of the index is written once per integration
+    indexRange: db.prepare<[string, number, number]>(
+      `INSERT OR IGNORE INTO tlog_lookup (log_id, key, idx)
+        SELECT log_id, lookup_key, idx FROM tlog_entries
+        WHERE log_id = ? AND idx >= ? AND idx < ? AND lookup_key IS NOT NULL
+        ORDER BY lookup_key, idx`,
     ),
-    lookup: db.prepare<[string, string], { idx: number }>(
-      'SELECT idx FROM tlog_lookup WHERE log_id = ? AND key = ? ORDER BY idx',
+    // the index, plus the entries not integrated yet (a scan of at most one integration period)
+    lookup: db.prepare<{ logId: string; key: string }, { idx: number }>(
+      `SELECT idx FROM tlog_lookup WHERE log_id = @logId AND key = @key
+       UNION
+       SELECT idx FROM tlog_entries
+         WHERE log_id = @logId AND lookup_key = @key
+           AND idx >= (SELECT integrated_size FROM tlog_state WHERE log_id = @logId)
+       ORDER BY idx`,
     ),
     setSequenced: db.prepare<[number, string]>('UPDATE tlog_state SET sequenced_size = ? WHERE log_id = ?'),
     entries: db.prepare<[string, number, number], { data: Buffer }>(
@@ -109,25 +132,33 @@ export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): I
     ),
   };
   // Entries go in by statements of ROWS_PER_INSERT rows (prepared once): one bind-and-step per
-  // 64 rows costs far less than one per row. The parameters are (log_id, idx, data) per row.
+  // 64 rows costs far less than one per row. The parameters are (log_id, idx, data, lookup_key)
+  // per row.
   const insertMany = db.prepare<unknown[]>(
-    `INSERT INTO tlog_entries (log_id, idx, data) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => '(?, ?, ?)').join(', ')}`,
+    `INSERT INTO tlog_entries (log_id, idx, data, lookup_key) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => '(?, ?, ?, ?)').join(', ')}`,
   );
-  const params: unknown[] = Array.from({ length: 3 * ROWS_PER_INSERT }, (_, k) =>
-    k % 3 === 0 ? logId : null,
+  const params: unknown[] = Array.from({ length: 4 * ROWS_PER_INSERT }, (_, k) =>
+    k % 4 === 0 ? logId : null,
   );
-  const insertEntries = (first: number, entries: readonly Uint8Array[]): void => {
+  const insertEntries = (
+    first: number,
+    entries: readonly Uint8Array[],
+    keys: readonly (string | undefined)[] | undefined,
+  ): void => {
     let i = 0;
     for (; i + ROWS_PER_INSERT <= entries.length; i += ROWS_PER_INSERT) {
       for (let j = 0; j < ROWS_PER_INSERT; j++) {
-        params[3 * j + 1] = first + i + j;
-        params[3 * j + 2] = entries[i + j];
+        params[4 * j + 1] = first + i + j;
+        params[4 * j + 2] = entries[i + j];
+        params[4 * j + 3] = keys?.[i + j] ?? null;
       }
       insertMany.run(params);
     }
-    for (; i < entries.length; i++) sql.insert.run(logId, first + i, entries[i] as Uint8Array);
+    for (; i < entries.length; i++) {
+      sql.insert.run(logId, first + i, entries[i] as Uint8Array, keys?.[i] ?? null);
+    }
     // no reference to the batch's entries outlives the write
-    for (let j = 0; j < ROWS_PER_INSERT; j++) params[3 * j + 2] = null;
+    for (let j = 0; j < ROWS_PER_INSERT; j++) params[4 * j + 2] = null;
   };
   const state = (): StateRow => {
     const row = sql.state.get(logId);
@@ -138,16 +169,14 @@ export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): I
     appendEntries: (entries, lookupKeys) =>
       store.writeBatched('append log entries', () => {
         const first = state().sequenced_size;
-        insertEntries(first, entries);
-        // INVARIANT (L1): the index is written with the entries it points at, in one transaction
-        lookupKeys?.forEach((key, i) => {
-          if (key !== undefined) sql.insertLookup.run(logId, key, first + i);
-        });
+        // INVARIANT (L1): an entry's lookup key is in its own row, so a lookup finds every
+        // durable entry, integrated or not
+        insertEntries(first, entries, lookupKeys);
         sql.setSequenced.run(first + entries.length, logId);
         return first;
       }),
     lookup: async (key) =>
-      runGuarded(db, context, 'lookup', () => sql.lookup.all(logId, key).map((r) => r.idx)),
+      runGuarded(db, context, 'lookup', () => sql.lookup.all({ logId, key }).map((r) => r.idx)),
     sequencedSize: async () => runGuarded(db, context, 'read size', () => state().sequenced_size),
     readEntries: async (start, end) => {
       const rows = runGuarded(db, context, 'read entries', () => sql.entries.all(logId, start, end));
@@ -181,6 +210,7 @@ export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): I
         ).changes;
         // a stale integration must change nothing: throwing rolls this write's savepoint back
         if (changed !== 1) throw new Error(`integration from stale size ${commit.fromSize}`);
+        sql.indexRange.run(logId, commit.fromSize, commit.toSize);
       }),
     writeCheckpoint: (size, checkpoint) =>
       store.writeBatched('write checkpoint', () => {
