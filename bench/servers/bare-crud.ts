@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
+import { serveUntilStopped } from './serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'domicile-bare-'));
 const db = new Database(join(dir, 'bare.db'));
@@ -36,14 +37,7 @@ app.get('/v1/subjects/:subjectId/records/:key', async (request, reply) => {
   if (!row) return reply.status(404).send({ error: 'not found' });
   return { subjectId, key, value: JSON.parse(row.value) as unknown };
 });
-// the benchmark stops it with SIGTERM: leave no database behind
-const shutdown = async (): Promise<void> => {
-  await app.close();
+await serveUntilStopped(app, () => {
   db.close();
   rmSync(dir, { recursive: true, force: true });
-  process.exit(0);
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-const url = await app.listen({ port: 0, host: '127.0.0.1' });
-process.stdout.write(`listening ${url}\n`);
+});

@@ -8,6 +8,7 @@
  */
 import Fastify from 'fastify';
 import pg from 'pg';
+import { serveUntilStopped } from './serve.js';
 
 const url = process.argv[2] ?? process.env.BARE_PG_URL;
 if (url === undefined || !/^postgres(ql)?:\/\//.test(url)) {
@@ -38,12 +39,4 @@ app.get('/v1/subjects/:subjectId/records/:key', async (request, reply) => {
   if (!row) return reply.status(404).send({ error: 'not found' });
   return { subjectId, key, value: JSON.parse(row.value) as unknown };
 });
-const shutdown = async (): Promise<void> => {
-  await app.close();
-  await pool.end();
-  process.exit(0);
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-const listening = await app.listen({ port: 0, host: '127.0.0.1' });
-process.stdout.write(`listening ${listening}\n`);
+await serveUntilStopped(app, () => pool.end());

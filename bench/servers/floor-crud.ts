@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
+import { serveUntilStopped } from './serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'domicile-floor-'));
 const file = join(dir, 'floor.db');
@@ -121,15 +122,8 @@ app.get('/v1/subjects/:subjectId/records/:key', async (request, reply) => {
   const value = JSON.parse(open(`${subjectId}\n${key}`, row.value).toString('utf8')) as unknown;
   return { subjectId, key, value };
 });
-// the benchmark stops it with SIGTERM: leave no database behind
-const shutdown = async (): Promise<void> => {
-  await app.close();
+await serveUntilStopped(app, async () => {
   await wal?.close();
   db.close();
   rmSync(dir, { recursive: true, force: true });
-  process.exit(0);
-};
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
-const url = await app.listen({ port: 0, host: '127.0.0.1' });
-process.stdout.write(`listening ${url}\n`);
+});

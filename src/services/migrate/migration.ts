@@ -39,7 +39,7 @@ import type { TransferRequest } from '../transfer/gate.js';
 import { MerkleAccumulator, recordLeaf } from './merkle-accumulator.js';
 import { type PageStart, PagesAhead } from './pages-ahead.js';
 import { recordKeys } from './record-keys.js';
-import { openRecordPageReader } from './record-page-reader.js';
+import { openRecordPageReader, scanAfter } from './record-page-reader.js';
 
 /** A readable record of a source, in plaintext (it never leaves this process). */
 export interface SourceRecord {
@@ -709,13 +709,7 @@ function targetPages(
   read(after: MigrationCursor | null, limit: number): PageStart<HashedTargetRecord[]>;
   close(): Promise<void>;
 } {
-  const scanOf = (after: MigrationCursor | null, limit: number) => ({
-    jurisdiction,
-    ...(after === null
-      ? {}
-      : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
-    limit,
-  });
+  const scanOf = (after: MigrationCursor | null, limit: number) => scanAfter(jurisdiction, after, limit);
   const reader = openRecordPageReader(target.store, READER_THREADS);
   if (reader !== undefined) {
     return {

@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { KEY_BYTES } from '../../crypto/envelope.js';
 import type { DataKey, Keyring } from '../../crypto/keyring.js';
 import { DomicileError } from '../../domain/errors.js';
-import type { JurisdictionId, SubjectId } from '../../domain/ids.js';
+import type { JurisdictionId, RecordKey, SubjectId } from '../../domain/ids.js';
 import type { MigrationCursor } from '../../store/migration-store.js';
 import type { RegionStore, ScanOptions } from '../../store/region-store.js';
 import { SqliteRegionStore } from '../../store/sqlite/sqlite-store.js';
@@ -23,6 +23,21 @@ import { recordKeys } from './record-keys.js';
 import { type PageHeader, type PageReply, type PageRequest, RecordPageWork } from './record-pages.js';
 
 const WORKER_FILE = new URL('./record-page-worker.js', import.meta.url);
+
+/** The scan of a jurisdiction's records after a migration cursor (from the start without one). */
+export function scanAfter(
+  jurisdiction: JurisdictionId,
+  after: MigrationCursor | null,
+  limit: number,
+): ScanOptions {
+  return {
+    jurisdiction,
+    ...(after === null
+      ? {}
+      : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
+    limit,
+  };
+}
 
 interface WorkerReply {
   readonly id: number;

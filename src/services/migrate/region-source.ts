@@ -20,7 +20,7 @@ import {
   type SourceVolume,
 } from './migration.js';
 import { recordKeys } from './record-keys.js';
-import { type OpenedRecordPage, openRecordPageReader } from './record-page-reader.js';
+import { type OpenedRecordPage, openRecordPageReader, scanAfter } from './record-page-reader.js';
 
 /** Options of `regionSource`. */
 export interface RegionSourceOptions {
@@ -87,13 +87,7 @@ const unreadable = (r: StoredRecord, reason: string): SourceRow => ({
  */
 export function regionSource(options: RegionSourceOptions): MigrationSource {
   const { jurisdiction, store, keyring } = options;
-  const scanOf = (after: MigrationCursor | null, limit: number) => ({
-    jurisdiction,
-    ...(after === null
-      ? {}
-      : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
-    limit,
-  });
+  const scanOf = (after: MigrationCursor | null, limit: number) => scanAfter(jurisdiction, after, limit);
   const source: MigrationSource = {
     id: options.regionId,
     jurisdiction,
@@ -147,13 +141,7 @@ export function regionSource(options: RegionSourceOptions): MigrationSource {
       };
     },
     async readPage(after: MigrationCursor | null, limit: number): Promise<SourceRow[]> {
-      const page = await store.scanRecords({
-        jurisdiction,
-        ...(after === null
-          ? {}
-          : { after: { subjectId: after.subjectId as SubjectId, key: after.key as RecordKey } }),
-        limit,
-      });
+      const page = await store.scanRecords(scanOf(after, limit));
       const keys = await recordKeys(keyring, jurisdiction, page, { tolerate: true });
       const readable: { index: number; sealed: SealedRecord }[] = [];
       const rows: SourceRow[] = [];
