@@ -3,7 +3,15 @@
  * `bench/<name>.ts` exporting `run(args: string[]): Promise<void>`. Every benchmark measures a
  * baseline in the same invocation and prints ratios, because the machine is shared and noisy.
  */
+import { availableParallelism, loadavg } from 'node:os';
+
 const names = ['vault', 'tlog', 'policy', 'migrate'] as const;
+
+/** How busy the machine was: a ratio measured under load from other processes reads differently. */
+function machineLoad(): string {
+  const [one, five] = loadavg().map((l) => l.toFixed(2));
+  return `${availableParallelism()} cores, load average ${one} (1 min), ${five} (5 min)`;
+}
 
 async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);
@@ -14,8 +22,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     const mod = (await import(`./${n}.js`)) as { run: (args: string[]) => Promise<void> };
-    console.log(`\n## ${n}\n`);
+    console.log(`\n## ${n}\n\nmachine: ${machineLoad()} at the start`);
     await mod.run(args);
+    console.log(`machine: ${machineLoad()} at the end`);
   }
 }
 
