@@ -72,8 +72,9 @@ async function startChild(
   args: readonly string[],
   env: Record<string, string>,
   ready: RegExp,
+  nodeOptions: readonly string[] = [],
 ): Promise<Server> {
-  const server = await startServer([bin, ...args], env, ready);
+  const server = await startServer([...nodeOptions, bin, ...args], env, ready);
   teardown.defer(() => server.stop());
   return server;
 }
@@ -82,13 +83,21 @@ async function startChild(
 export interface EmbeddedOptions {
   /** Its configuration; default: the repository's `domicile.yaml`. */
   readonly config?: string;
+  /** Options for its `node` (e.g. `--cpu-prof`). */
+  readonly nodeOptions?: readonly string[];
 }
 
 /** Starts `domicile up` on its own data folder (SQLite stores). */
 export async function startEmbedded(teardown: Teardown, options: EmbeddedOptions = {}): Promise<Deployment> {
   const { env } = newDeploymentFolder(teardown, 'embedded');
   if (options.config !== undefined) env.DOMICILE_CONFIG = options.config;
-  const up = await startChild(teardown, ['up', '--port', '0'], env, /Domicile is up at (http:\/\/\S+)/);
+  const up = await startChild(
+    teardown,
+    ['up', '--port', '0'],
+    env,
+    /Domicile is up at (http:\/\/\S+)/,
+    options.nodeOptions,
+  );
   return { urls: [up.url], token: serviceToken(env), servers: new Map([['domicile up', up]]) };
 }
 

@@ -15,6 +15,9 @@
  *   process with the same three regions, both on SQLite; the load is split between the gateways.
  *
  * `--store postgres --topology` runs both. Neither has a target yet: they print their figures.
+ *
+ * `--cpu-prof DIR` (default mode only) has `domicile up` write a V8 CPU profile into DIR when it
+ * stops; `node dist/bench/profile-summary.js <file> --last 11` summarises its last GET run.
  */
 import { join } from 'node:path';
 import pg from 'pg';
@@ -62,7 +65,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const topology = args.includes('--topology');
   if (store === 'sqlite' && !topology) {
-    await withTeardown((teardown) => embeddedAgainstBareSqlite(teardown, options));
+    await withTeardown((teardown) => embeddedAgainstBareSqlite(teardown, options, args));
     return;
   }
   if (store === 'postgres') await withTeardown((teardown) => processesAgainstBarePostgres(teardown, options));
@@ -70,10 +73,19 @@ export async function run(args: string[]): Promise<void> {
 }
 
 /** `domicile up` against the bare SQLite server, with the targets. */
-async function embeddedAgainstBareSqlite(teardown: Teardown, options: RunOptions): Promise<void> {
+async function embeddedAgainstBareSqlite(
+  teardown: Teardown,
+  options: RunOptions,
+  args: readonly string[],
+): Promise<void> {
   const bare = await startBare(teardown, [join(root, 'dist/bench/servers/bare-crud.js')]);
   const floor = await startBare(teardown, [join(root, 'dist/bench/servers/floor-crud.js')]);
-  const domicile = await startEmbedded(teardown);
+  const profileDir = argValue(args, 'cpu-prof');
+  const domicile = await startEmbedded(teardown, {
+    ...(profileDir === undefined ? {} : { nodeOptions: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }),
+  });
+  if (profileDir !== undefined)
+    console.log(`domicile up writes its CPU profile into ${profileDir} when it stops`);
   await registerSubjects(domicile);
   const baseline = bareTarget(bare);
   const floorTarget = bareTarget(floor);
