@@ -90,9 +90,6 @@ async function embeddedAgainstBareSqlite(
   const baseline = bareTarget(bare);
   const floorTarget = bareTarget(floor);
   const candidate = domicileTarget(domicile);
-  await prefill(baseline);
-  await prefill(floorTarget);
-  await prefill(candidate);
   const results = await compare(baseline, [floorTarget, candidate], options);
   printComparison(['baseline', 'floor', 'Domicile'], results);
   for (const [op, b, f, d] of results) {
@@ -119,8 +116,6 @@ async function processesAgainstBarePostgres(teardown: Teardown, options: RunOpti
   await registerSubjects(domicile);
   const baseline = bareTarget(bare);
   const candidate = domicileTarget(domicile);
-  await prefill(baseline);
-  await prefill(candidate);
   printComparison(['bare pg', 'Domicile'], await compare(baseline, [candidate], options));
   printProblems([['bare pg', bare], ...domicile.servers]);
 }
@@ -140,8 +135,6 @@ async function processesAgainstEmbedded(teardown: Teardown, options: RunOptions)
   await registerSubjects(processes);
   const baseline = domicileTarget(embedded);
   const candidate = domicileTarget(processes);
-  await prefill(baseline);
-  await prefill(candidate);
   printComparison(['embedded', '2 gw + 3 nodes'], await compare(baseline, [candidate], options));
   printProblems([...embedded.servers, ...processes.servers]);
 }
@@ -213,8 +206,9 @@ async function prefill(target: Target): Promise<void> {
   );
 }
 
-/** PUT then GET, each on the baseline then on each candidate in turn. */
+/** Prefills every target, then runs PUT then GET, each on the baseline then on each candidate in turn. */
 async function compare(baseline: Target, candidates: readonly Target[], options: RunOptions): Promise<Row[]> {
+  for (const target of [baseline, ...candidates]) await prefill(target);
   const putPath = (n: number) =>
     `/v1/subjects/bench-${n % SUBJECTS}/records/k${Math.floor(n / SUBJECTS) % KEYS}`;
   const getPath = (n: number) => `/v1/subjects/bench-${n % SUBJECTS}/records/k0`;

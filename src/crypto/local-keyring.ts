@@ -296,10 +296,11 @@ class LocalKeyring implements Keyring {
   readonly #db: Db;
   readonly #masterKey: Buffer;
   readonly #allowed: ReadonlySet<JurisdictionId>;
-  /** Unwrapped subject DEKs by `jurisdiction NUL subject`. */
-  readonly #subjectKeys: LruCache<DataKey>;
-  /** The same DEKs as stored (wrapped), for `exportSubjectKey` on every replicated write. */
-  readonly #wrappedKeys: LruCache<WrappedKey>;
+  /**
+   * Subject DEKs by `jurisdiction NUL subject`: unwrapped, and as stored (wrapped), which
+   * `exportSubjectKey` hands out on every replicated write.
+   */
+  readonly #subjectKeys: LruCache<{ readonly dataKey: DataKey; readonly wrapped: WrappedKey }>;
   /** Unwrapped KEKs by `jurisdiction NUL kek id`: few, kept until destroyed or closed. */
   readonly #keks = new Map<string, Buffer>();
   #regionKey: DataKey | undefined;
@@ -312,7 +313,6 @@ class LocalKeyring implements Keyring {
     this.#masterKey = Buffer.from(options.masterKey);
     this.#allowed = new Set(options.allowedJurisdictions);
     this.#subjectKeys = new LruCache(cacheSize);
-    this.#wrappedKeys = new LruCache(cacheSize);
     this.#sql = prepareStatements(db);
   }
 
@@ -345,7 +345,7 @@ class LocalKeyring implements Keyring {
     this.#requireAllowed(jurisdiction);
     const cacheKey = `${jurisdiction}\0${subjectId}`;
     const cached = this.#subjectKeys.get(cacheKey);
-    if (cached) return cached;
+    if (cached) return cached.dataKey;
     return this.#run('reading a subject key', () => {
       const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
       if (row) return this.#unwrapSubjectKey(jurisdiction, subjectId, row, cacheKey);
@@ -368,10 +368,7 @@ class LocalKeyring implements Keyring {
     const aad = { kind: 'subject-key', jurisdiction, subjectId, keyId: id, kekId: active.id } as const;
     const wrapped = wrapKey(this.#kek(jurisdiction, active), aad, key);
     this.#sql.insertSubjectKey.run(jurisdiction, subjectId, id, active.id, wrapped, Date.now());
-    const dataKey: DataKey = { id, key };
-    this.#subjectKeys.set(cacheKey, dataKey);
-    this.#wrappedKeys.set(cacheKey, { id, kekId: active.id, wrapped: Uint8Array.from(wrapped) });
-    return dataKey;
+    return this.#remember(cacheKey, { id, key }, { id, kekId: active.id, wrapped });
   }
 
   async subjectKeys(
@@ -384,7 +381,7 @@ class LocalKeyring implements Keyring {
     const missing: SubjectId[] = [];
     for (const subjectId of new Set(subjectIds)) {
       const cached = this.#subjectKeys.get(`${jurisdiction}\0${subjectId}`);
-      if (cached) found.set(subjectId, cached);
+      if (cached) found.set(subjectId, cached.dataKey);
       else missing.push(subjectId);
     }
     if (missing.length === 0) return found;
@@ -410,7 +407,7 @@ class LocalKeyring implements Keyring {
     subjectId: SubjectId,
   ): Promise<WrappedKey | undefined> {
     this.#requireAllowed(jurisdiction);
-    const cached = this.#wrappedKeys.get(`${jurisdiction}\0${subjectId}`);
+    const cached = this.#subjectKeys.get(`${jurisdiction}\0${subjectId}`)?.wrapped;
     if (cached) return { ...cached, wrapped: cached.wrapped.slice() };
     return this.#run('exporting a subject key', () => {
       const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
@@ -429,7 +426,7 @@ class LocalKeyring implements Keyring {
     }
     const cacheKey = `${jurisdiction}\0${subjectId}`;
     // the common case on every replicated write: this region already holds exactly this key
-    if (this.#subjectKeys.get(cacheKey)?.id === key.id) return;
+    if (this.#subjectKeys.get(cacheKey)?.dataKey.id === key.id) return;
     const wrapped = Buffer.from(key.wrapped);
     this.#run('importing a subject key', () => {
       if (this.#sql.isDestroyed.get(key.id)) {
@@ -458,8 +455,7 @@ class LocalKeyring implements Keyring {
         );
       }
       this.#sql.insertSubjectKey.run(jurisdiction, subjectId, key.id, key.kekId, wrapped, Date.now());
-      this.#subjectKeys.set(cacheKey, { id: key.id, key: dek });
-      this.#wrappedKeys.set(cacheKey, { id: key.id, kekId: key.kekId, wrapped: Uint8Array.from(wrapped) });
+      this.#remember(cacheKey, { id: key.id, key: dek }, { id: key.id, kekId: key.kekId, wrapped });
     });
   }
 
@@ -467,7 +463,6 @@ class LocalKeyring implements Keyring {
     // no residency check: erasure must work in every region, also one that may no longer hold keys
     const existed = this.#run('destroying a subject key', () => {
       this.#subjectKeys.delete(`${jurisdiction}\0${subjectId}`);
-      this.#wrappedKeys.delete(`${jurisdiction}\0${subjectId}`);
       const row = this.#sql.subjectKey.get(jurisdiction, subjectId);
       if (!row) return false;
       this.#sql.tombstone.run(row.id, Date.now());
@@ -482,7 +477,6 @@ class LocalKeyring implements Keyring {
     const prefix = `${jurisdiction}\0`;
     const destroyed = this.#run('destroying the keys of a jurisdiction', () => {
       this.#subjectKeys.deleteWhere((k) => k.startsWith(prefix));
-      this.#wrappedKeys.deleteWhere((k) => k.startsWith(prefix));
       for (const [k, kek] of [...this.#keks]) {
         if (!k.startsWith(prefix)) continue;
         // KEKs are only used synchronously inside `#run`, so none is in use here: wipe the copy
@@ -654,7 +648,6 @@ class LocalKeyring implements Keyring {
     this.#closed = true;
     // DEKs were handed to callers and may be in use; the master key and KEKs never left this object
     this.#subjectKeys.clear();
-    this.#wrappedKeys.clear();
     for (const kek of this.#keks.values()) kek.fill(0);
     this.#keks.clear();
     this.#masterKey.fill(0);
@@ -726,6 +719,15 @@ class LocalKeyring implements Keyring {
     return kek;
   }
 
+  /** Caches a subject's DEK with its wrapped form (copied: the caller's buffer may be reused). */
+  #remember(cacheKey: string, dataKey: DataKey, wrapped: WrappedKey): DataKey {
+    this.#subjectKeys.set(cacheKey, {
+      dataKey,
+      wrapped: { ...wrapped, wrapped: Uint8Array.from(wrapped.wrapped) },
+    });
+    return dataKey;
+  }
+
   #unwrapSubjectKey(
     jurisdiction: JurisdictionId,
     subjectId: SubjectId,
@@ -745,10 +747,11 @@ class LocalKeyring implements Keyring {
       { kind: 'subject-key', jurisdiction, subjectId, keyId: row.id, kekId: row.kek_id },
       row.wrapped,
     );
-    const dataKey: DataKey = { id: row.id, key };
-    this.#subjectKeys.set(cacheKey, dataKey);
-    this.#wrappedKeys.set(cacheKey, { id: row.id, kekId: row.kek_id, wrapped: Uint8Array.from(row.wrapped) });
-    return dataKey;
+    return this.#remember(
+      cacheKey,
+      { id: row.id, key },
+      { id: row.id, kekId: row.kek_id, wrapped: row.wrapped },
+    );
   }
 
   #loadRegionKey(): DataKey | undefined {

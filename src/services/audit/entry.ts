@@ -95,21 +95,37 @@ export function toLogEntry(event: AuditEvent, pseudonyms: Pseudonyms, time: Date
   };
 }
 
+const isString = (v: unknown): v is string => typeof v === 'string';
 const isText = (v: unknown): v is string | null => v === null || typeof v === 'string';
 /** `JSON.stringify` of a string or null. */
 const text = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
 
-/** Whether `e` has exactly the shape `toLogEntry` gives it, so `entryJson` may write it directly. */
+/**
+ * Whether `e` has exactly the shape `toLogEntry` gives it, so `entryJson` may write it directly.
+ * Runs on every append: plain checks, no arrays or closures.
+ */
 function hasEntryShape(e: LogEntry): boolean {
   const p = e.principal as Record<string, unknown> | null;
   return (
     typeof e.v === 'number' &&
-    [e.time, e.type, e.requestId, e.jurisdiction, e.decision, e.reason].every((v) => typeof v === 'string') &&
-    [e.subject, e.recordKey, e.class, e.region, e.policyHash].every(isText) &&
+    isString(e.time) &&
+    isString(e.type) &&
+    isString(e.requestId) &&
+    isString(e.jurisdiction) &&
+    isString(e.decision) &&
+    isString(e.reason) &&
+    isText(e.subject) &&
+    isText(e.recordKey) &&
+    isText(e.class) &&
+    isText(e.region) &&
+    isText(e.policyHash) &&
     (p === null ||
       (typeof p === 'object' &&
         Object.keys(p).length === 4 &&
-        [p.country, p.department, p.id, p.type].every(isText))) &&
+        isText(p.country) &&
+        isText(p.department) &&
+        isText(p.id) &&
+        isText(p.type))) &&
     Array.isArray(e.determining) &&
     typeof e.details === 'object' &&
     e.details !== null
