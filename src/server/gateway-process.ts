@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../domain/config.js';
 import { DomicileError } from '../domain/errors.js';
 import type { JurisdictionId, RegionId } from '../domain/ids.js';
+import { servingRegions } from '../domain/residency.js';
 import { PolicyGovernance } from '../services/access/policy-governance.js';
 import type { AuditSink } from '../services/audit/audit-event.js';
 import { RelayAuditSink } from '../services/audit/relay.js';
@@ -89,18 +90,11 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
     const router = new Router(config, clients, (jurisdiction, region, home) => {
       metrics.recordRouting(jurisdiction, region, home);
     });
+    // each jurisdiction's events go to its nodes in routing order (R2), never to a region abroad
     const sinks = new Map<JurisdictionId, AuditSink>();
-    for (const jurisdiction of config.jurisdictions.values()) {
-      const order = [jurisdiction.home, ...jurisdiction.failover];
-      sinks.set(
-        jurisdiction.id,
-        new RelayAuditSink(() =>
-          order.flatMap((id) => {
-            const client = clients.get(id);
-            return client ? [client] : [];
-          }),
-        ),
-      );
+    for (const jurisdiction of config.jurisdictions.keys()) {
+      const targets = servingRegions(config, jurisdiction).flatMap((id) => clients.get(id) ?? []);
+      sinks.set(jurisdiction, new RelayAuditSink(targets));
     }
     const audit = (jurisdiction: JurisdictionId): AuditSink => {
       const sink = sinks.get(jurisdiction);

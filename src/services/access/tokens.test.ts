@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IssuerConfig } from '../../domain/config.js';
-import { DEFAULT_CLAIM_NAMES, issueToken, ownIssuer, TokenVerifier, trustedIssuer } from './tokens.js';
+import { DEFAULT_CLAIM_NAMES, type IssuerConfig } from '../../domain/config.js';
+import { issueToken, ownIssuer, TokenVerifier, trustedIssuer } from './tokens.js';
 
 const own = generateKeyPairSync('ed25519');
 const es = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -78,9 +78,6 @@ export async function issueToken(options: IssueTokenOptions): Promise<string> {
     .sign(options.privateKey);
 }
 
-/** The claim names of Domicile's own tokens (defined with the configuration's defaults). */
-export { DEFAULT_CLAIM_NAMES };
-
 /** An issuer whose tokens are accepted: where its keys are, and how its claims read. */
 export interface TrustedIssuer {
   /** Exact `iss` value. */

@@ -29,16 +29,16 @@ function stamped(event: AuditEvent): AuditEvent {
 
 /** A gateway's sink of one jurisdiction: the first of its nodes (home first) that takes the event. */
 export class RelayAuditSink implements AuditSink {
-  private readonly targets: () => readonly AuditRelayTarget[];
+  private readonly targets: readonly AuditRelayTarget[];
 
   /** `targets`: the jurisdiction's nodes in routing order (home, then failover regions). */
-  constructor(targets: () => readonly AuditRelayTarget[]) {
+  constructor(targets: readonly AuditRelayTarget[]) {
     this.targets = targets;
   }
 
   async append(event: AuditEvent): Promise<void> {
     const e = stamped(event);
-    for (const target of this.targets()) {
+    for (const target of this.targets) {
       try {
         await target.appendAudit(e);
         return;

@@ -40,12 +40,12 @@ import type {
   SubjectRef,
 } from '../vault/region-node.js';
 import {
-  encodeAuditEvent,
   encodeContext,
   encodeRecordRef,
   encodeReplica,
   encodeSubjectRef,
   REGION_API,
+  type WireAuditEvent,
   type WireReplica,
 } from './region-wire.js';
 
@@ -253,7 +253,8 @@ export class HttpsRegionClient implements RegionClient {
 
   /** Appends an audit event to the node's sink of its jurisdiction; resolves once it is durable there. */
   async appendAudit(event: AuditEvent): Promise<void> {
-    await this.call('POST', REGION_API.appendAudit, { event: encodeAuditEvent(event) });
+    const wire: WireAuditEvent = event;
+    await this.call('POST', REGION_API.appendAudit, { event: wire });
   }
 
   async receiveReplica(replica: Replica): Promise<void> {

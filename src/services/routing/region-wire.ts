@@ -10,8 +10,8 @@ import type { WrappedKey } from '../../crypto/keyring.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { ClassId, JurisdictionId, RecordKey, SubjectId } from '../../domain/ids.js';
 import type { StoredRecord } from '../../store/region-store.js';
-import type { Principal, PrincipalSummary } from '../access/principal.js';
-import type { AuditDetails, AuditEvent } from '../audit/audit-event.js';
+import type { Principal } from '../access/principal.js';
+import type { AuditEvent } from '../audit/audit-event.js';
 import type { RecordRef, Replica, RequestContext, SubjectRef } from '../vault/region-node.js';
 
 /** Paths of the internal API. */
@@ -229,39 +229,22 @@ function fromBase64(field: string, text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'base64'));
 }
 
-/** An audit event on the wire: `AuditEvent` with absent optional fields left out. */
-export interface WireAuditEvent {
-  readonly type: string;
-  readonly requestId: string;
-  readonly principal: PrincipalSummary | null;
+/**
+ * An audit event on the wire (between processes of one jurisdiction only): `AuditEvent` as JSON,
+ * its ids plain strings; an `AuditEvent` is its own wire form.
+ */
+export type WireAuditEvent = Omit<
+  AuditEvent,
+  'jurisdiction' | 'subjectId' | 'recordKey' | 'classId' | 'region'
+> & {
   readonly jurisdiction: string;
   readonly subjectId?: string;
   readonly recordKey?: string;
   readonly classId?: string;
   readonly region?: string;
-  readonly decision: 'allow' | 'deny' | 'info';
-  readonly reason: string;
-  readonly policyHash?: string;
-  readonly determining?: readonly string[];
-  readonly details?: AuditDetails;
-  readonly at?: string;
-}
+};
 
-/** The wire form of an audit event (it travels between processes of one jurisdiction only). */
-export function encodeAuditEvent(event: AuditEvent): WireAuditEvent {
-  const wire: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(event)) if (value !== undefined) wire[name] = value;
-  return wire as unknown as WireAuditEvent;
-}
-
-/** An audit event from its wire form, whose shape the caller has validated. */
+/** An audit event from its wire form, whose shape and id patterns the caller has validated. */
 export function decodeAuditEvent(wire: WireAuditEvent): AuditEvent {
-  return {
-    ...wire,
-    jurisdiction: wire.jurisdiction as JurisdictionId,
-    ...(wire.subjectId === undefined ? {} : { subjectId: wire.subjectId as SubjectId }),
-    ...(wire.recordKey === undefined ? {} : { recordKey: wire.recordKey as RecordKey }),
-    ...(wire.classId === undefined ? {} : { classId: wire.classId as ClassId }),
-    ...(wire.region === undefined ? {} : { region: wire.region as AuditEvent['region'] & string }),
-  } as AuditEvent;
+  return wire as AuditEvent;
 }
