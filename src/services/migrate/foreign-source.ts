@@ -18,7 +18,7 @@ import { requireJurisdiction } from '../../domain/residency.js';
 import type { SourceMapping } from '../../domain/source-mapping.js';
 import type { ForeignDatabase, ForeignRow, RowFilter } from '../../store/foreign-database.js';
 import type { MigrationCursor } from '../../store/migration-store.js';
-import type { MigrationSource, SourceRow, SourceVolume } from './migration.js';
+import { idsOf, type MigrationSource, type SourceRow, type SourceVolume } from './migration.js';
 import type { WipedRow, WipeStorage } from './wipe.js';
 
 /** Options of `foreignSource` and `foreignWipeStorage`. */
@@ -173,11 +173,6 @@ function compareBytes(a: { subjectId: string; key: string }, b: { subjectId: str
     Buffer.compare(Buffer.from(a.key), Buffer.from(b.key))
   );
 }
-
-const idsOf = (row: SourceRow): { subjectId: string; key: string } =>
-  row.ok
-    ? { subjectId: row.record.subjectId, key: row.record.key }
-    : { subjectId: row.subjectId, key: row.key };
 
 /**
  * The migration source of an application database.

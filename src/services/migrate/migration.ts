@@ -347,7 +347,8 @@ export interface RunOptions {
 const compare = (a: { subjectId: string; key: string }, b: { subjectId: string; key: string }): number =>
   a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
-const idsOf = (row: PageRow): { subjectId: string; key: string } =>
+/** A row's subject id and key, whether it is a record or a failure (a `SourceRow` too). */
+export const idsOf = (row: PageRow): { subjectId: string; key: string } =>
   row.ok
     ? { subjectId: row.record.subjectId, key: row.record.key }
     : { subjectId: row.subjectId, key: row.key };
@@ -678,9 +679,6 @@ class PagedReader<T> {
   }
 }
 
-/** Reader threads per side of a verification (see `record-page-reader.ts`). */
-const READER_THREADS = 2;
-
 /** Pages of each side of a verification read ahead of the one being compared. */
 const VERIFY_PAGES_AHEAD = 3;
 
@@ -710,7 +708,7 @@ function targetPages(
   close(): Promise<void>;
 } {
   const scanOf = (after: MigrationCursor | null, limit: number) => scanAfter(jurisdiction, after, limit);
-  const reader = openRecordPageReader(target.store, READER_THREADS);
+  const reader = openRecordPageReader(target.store);
   if (reader !== undefined) {
     return {
       read(after, limit) {
@@ -722,23 +720,18 @@ function targetPages(
         });
         return {
           last,
-          page: page.then(({ header, unreadable, digests, leaves }) => {
-            const hex =
-              digests === undefined
-                ? ''
-                : Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength).toString('hex');
-            return header.subjectIds.map((subjectId, i): HashedTargetRecord => {
-              const reason = unreadable[i];
-              return {
+          page: page.then(({ header, unreadable, contentHashes, leaves }) =>
+            header.subjectIds.map(
+              (subjectId, i): HashedTargetRecord => ({
                 subjectId,
                 key: header.keys[i] ?? '',
                 version: header.versions[i] ?? 0,
-                contentHash: reason === undefined ? hex.slice(i * 64, (i + 1) * 64) : undefined,
-                unreadable: reason,
-                leaf: reason === undefined ? leaves?.subarray(i * 32, (i + 1) * 32) : undefined,
-              };
-            });
-          }),
+                contentHash: contentHashes[i],
+                unreadable: unreadable[i],
+                leaf: leaves[i],
+              }),
+            ),
+          ),
         };
       },
       close: () => reader.close(),

@@ -24,6 +24,9 @@ import { type PageHeader, type PageReply, type PageRequest, RecordPageWork } fro
 
 const WORKER_FILE = new URL('./record-page-worker.js', import.meta.url);
 
+/** Worker threads of a reader by default: a migration's crypto runs on both cores of a small machine. */
+const READER_THREADS = 2;
+
 /** The scan of a jurisdiction's records after a migration cursor (from the start without one). */
 export function scanAfter(
   jurisdiction: JurisdictionId,
@@ -50,10 +53,10 @@ export interface OpenedRecordPage {
   readonly header: PageHeader;
   /** Per row, `undefined` when it opened, else why not. */
   readonly unreadable: readonly (string | undefined)[];
-  /** With `digest`: the SHA-256 of each opened row's plaintext, 32 bytes per row. */
-  readonly digests: Uint8Array | undefined;
-  /** With `digest` and `pseudonymKey`: each opened row's verification leaf, 32 bytes per row. */
-  readonly leaves: Uint8Array | undefined;
+  /** With `digest`, per row: the SHA-256 (hex) of its plaintext; `undefined` where it did not open. */
+  readonly contentHashes: readonly (string | undefined)[];
+  /** With `digest` and `pseudonymKey`, per row: its verification leaf; `undefined` where it did not open. */
+  readonly leaves: readonly (Uint8Array | undefined)[];
   /** Without `digest`: seals the opened rows (see `RecordPageReader.seal`). */
   readonly page: number;
 }
@@ -205,7 +208,18 @@ export class RecordPageReader {
     const unreadable = keys.map((key, i) =>
       opened[i] === 1 ? undefined : key === undefined ? options.reasons.noKey : options.reasons.failed,
     );
-    return { header, unreadable, digests, leaves, page };
+    // one hex encoding per page, not one per row
+    const hex =
+      digests === undefined
+        ? ''
+        : Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength).toString('hex');
+    const contentHashes = unreadable.map((reason, i) =>
+      reason === undefined && digests !== undefined ? hex.slice(i * 64, (i + 1) * 64) : undefined,
+    );
+    const rowLeaves = unreadable.map((reason, i) =>
+      reason === undefined ? leaves?.subarray(i * 32, (i + 1) * 32) : undefined,
+    );
+    return { header, unreadable, contentHashes, leaves: rowLeaves, page };
   }
 
   /**
@@ -273,6 +287,9 @@ function packKeys(keys: readonly (DataKey | undefined)[]): { keys: Uint8Array; k
  * const reader = openRecordPageReader(store);
  * const page = await reader?.open(keyring, jurisdiction, { jurisdiction, limit }, options).page;
  */
-export function openRecordPageReader(store: RegionStore, threads = 1): RecordPageReader | undefined {
+export function openRecordPageReader(
+  store: RegionStore,
+  threads = READER_THREADS,
+): RecordPageReader | undefined {
   return store instanceof SqliteRegionStore ? new RecordPageReader(store, threads) : undefined;
 }

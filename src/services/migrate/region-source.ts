@@ -56,20 +56,12 @@ function pageRows(page: OpenedRecordPage): PageRow[] {
 
 /** The rows of a page opened with `digest`, each with its content hash and verification leaf. */
 function digestedRows(page: OpenedRecordPage): DigestedRow[] {
-  const { digests, leaves } = page;
-  const hex =
-    digests === undefined
-      ? ''
-      : Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength).toString('hex');
   return pageRows(page).map((row, i) => ({
     row,
-    contentHash: row.ok ? hex.slice(i * 64, (i + 1) * 64) : undefined,
-    leaf: row.ok ? leaves?.subarray(i * 32, (i + 1) * 32) : undefined,
+    contentHash: page.contentHashes[i],
+    leaf: page.leaves[i],
   }));
 }
-
-/** Reader threads of a region source: a migration's crypto runs on both cores of a small machine. */
-const READER_THREADS = 2;
 
 const unreadable = (r: StoredRecord, reason: string): SourceRow => ({
   ok: false,
@@ -94,7 +86,7 @@ export function regionSource(options: RegionSourceOptions): MigrationSource {
     measure: options.measure,
     pages(): SourcePages {
       // a SQLite region is read, opened and re-sealed on threads of their own
-      const reader = openRecordPageReader(store, READER_THREADS);
+      const reader = openRecordPageReader(store);
       if (reader === undefined) return plaintextPages(source);
       const open = (
         after: MigrationCursor | null,
