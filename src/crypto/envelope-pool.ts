@@ -150,24 +150,49 @@ interface Input {
   readonly bytes: Uint8Array;
 }
 
-/** Packs records into one batch; a record whose AAD does not encode gets key index -1 (`open` only). */
-function pack(op: EnvelopeOp, inputs: readonly Input[]): EnvelopeBatch {
-  const keyIndex = new Map<DataKey, number>();
-  let size = 0;
-  for (const input of inputs) {
-    size += (input.aad === undefined ? 0 : recordAadMaxLength(input.aad)) + input.bytes.length;
-    if (input.key !== undefined && !keyIndex.has(input.key)) keyIndex.set(input.key, keyIndex.size);
-  }
-  const keys = new Uint8Array(new ArrayBuffer(keyIndex.size * KEY_BYTES));
-  for (const [key, i] of keyIndex) {
+/**
+ * Data keys for a worker: each distinct key once, 32 bytes back to back (a buffer of its own, to
+ * transfer), and per item the index of its key there (-1: none). Throws, with the buffer zeroed,
+ * on a key of the wrong length.
+ */
+export function packDataKeys(keys: readonly (DataKey | undefined)[]): {
+  readonly keys: Uint8Array;
+  readonly keyIndex: Int32Array;
+} {
+  const indexOf = new Map<DataKey, number>();
+  const keyIndex = new Int32Array(keys.length);
+  keys.forEach((key, i) => {
+    if (key === undefined) {
+      keyIndex[i] = -1;
+      return;
+    }
+    let k = indexOf.get(key);
+    if (k === undefined) {
+      k = indexOf.size;
+      indexOf.set(key, k);
+    }
+    keyIndex[i] = k;
+  });
+  const packed = new Uint8Array(new ArrayBuffer(indexOf.size * KEY_BYTES));
+  for (const [key, k] of indexOf) {
     if (key.key.length !== KEY_BYTES) {
-      keys.fill(0);
+      packed.fill(0);
       throw new DomicileError(
         'DOMICILE_ERR_INTERNAL',
         `data key \`${key.id}\`: expected a ${KEY_BYTES}-byte key`,
       );
     }
-    keys.set(key.key, i * KEY_BYTES);
+    packed.set(key.key, k * KEY_BYTES);
+  }
+  return { keys: packed, keyIndex };
+}
+
+/** Packs records into one batch; a record whose AAD does not encode gets key index -1 (`open` only). */
+function pack(op: EnvelopeOp, inputs: readonly Input[]): EnvelopeBatch {
+  const { keys, keyIndex } = packDataKeys(inputs.map((input) => input.key));
+  let size = 0;
+  for (const input of inputs) {
+    size += (input.aad === undefined ? 0 : recordAadMaxLength(input.aad)) + input.bytes.length;
   }
   // AADs are written in place, inputs copied after them: one buffer to transfer, no copy per record
   const data = Buffer.from(new ArrayBuffer(size));
@@ -175,7 +200,7 @@ function pack(op: EnvelopeOp, inputs: readonly Input[]): EnvelopeBatch {
   let offset = 0;
   inputs.forEach((input, i) => {
     const at = i * FIELDS;
-    index[at] = input.key === undefined ? -1 : (keyIndex.get(input.key) ?? -1);
+    index[at] = keyIndex[i] ?? -1;
     index[at + 1] = offset;
     if (input.aad !== undefined) {
       try {

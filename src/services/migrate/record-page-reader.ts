@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { KEY_BYTES } from '../../crypto/envelope.js';
+import { packDataKeys } from '../../crypto/envelope-pool.js';
 import type { DataKey, Keyring } from '../../crypto/keyring.js';
 import { DomicileError } from '../../domain/errors.js';
 import type { JurisdictionId, RecordKey, SubjectId } from '../../domain/ids.js';
@@ -188,7 +188,7 @@ export class RecordPageReader {
       void this.#request({ op: 'drop', page }).catch(() => undefined);
       throw error;
     }
-    const packed = packKeys(keys);
+    const packed = packDataKeys(keys);
     const transfer = [packed.keys.buffer as ArrayBuffer];
     // a copy of its own: the worker zeroes it when done
     const pseudonymKey =
@@ -227,7 +227,7 @@ export class RecordPageReader {
    * sealed), each bound to the AAD it was opened with; the page is done afterwards.
    */
   async seal(page: number, keys: readonly (DataKey | undefined)[]): Promise<(Uint8Array | undefined)[]> {
-    const packed = packKeys(keys);
+    const packed = packDataKeys(keys);
     const { sealed, spans } = await this.#request({ op: 'seal', page, ...packed }, [
       packed.keys.buffer as ArrayBuffer,
     ]);
@@ -247,36 +247,6 @@ export class RecordPageReader {
     this.#failure ??= 'closed';
     await Promise.all(this.#workers.map((worker) => worker.terminate()));
   }
-}
-
-/** 32-byte keys back to back, each once, and the index of each row's key (-1: none). */
-function packKeys(keys: readonly (DataKey | undefined)[]): { keys: Uint8Array; keyIndex: Int32Array } {
-  const indexOf = new Map<DataKey, number>();
-  const keyIndex = new Int32Array(keys.length);
-  keys.forEach((key, i) => {
-    if (key === undefined) {
-      keyIndex[i] = -1;
-      return;
-    }
-    let k = indexOf.get(key);
-    if (k === undefined) {
-      k = indexOf.size;
-      indexOf.set(key, k);
-    }
-    keyIndex[i] = k;
-  });
-  const packed = new Uint8Array(new ArrayBuffer(indexOf.size * KEY_BYTES));
-  for (const [key, k] of indexOf) {
-    if (key.key.length !== KEY_BYTES) {
-      packed.fill(0);
-      throw new DomicileError(
-        'DOMICILE_ERR_INTERNAL',
-        `data key \`${key.id}\`: expected a ${KEY_BYTES}-byte key`,
-      );
-    }
-    packed.set(key.key, k * KEY_BYTES);
-  }
-  return { keys: packed, keyIndex };
 }
 
 /**
