@@ -22,6 +22,6 @@ export default defineConfig({
     assetsInlineLimit: 0,
   },
   server: {
-    proxy: Object.fromEntries(['/v1', '/readyz', '/metrics', '/openapi.json'].map((path) => [path, api])),
+    proxy: Object.fromEntries(['/v1', '/readyz', '/openapi.json'].map((path) => [path, api])),
   },
 });

@@ -80,6 +80,24 @@ describe('domicile CLI against a running `domicile up`', () => {
     expect(JSON.parse(missing.stdout).error.code).toBe('DOMICILE_ERR_SUBJECT_NOT_FOUND');
   });
 
+  it('reports the requests routed per serving region and the home shares, and fails clearly without a gateway', () => {
+    // the records put, get and list and the subjects get above: four US requests, all served home
+    const api = { ...env, DOMICILE_URL: server.url };
+    const human = run(['routing', 'report'], api);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toBe(
+      'US: 4 requests, 100.0% served by home since start, 100.0% of the recent ones\n  oci-us-ashburn\t4\n',
+    );
+    const json = run(['--json', 'routing', 'report'], api);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { jurisdiction: 'US', total: 4, home: 4, byRegion: { 'oci-us-ashburn': 4 }, recentHomeShare: 1 },
+    ]);
+    const down = run(['routing', 'report'], { ...env, DOMICILE_URL: 'http://127.0.0.1:1' });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('DOMICILE_ERR_REGION_UNAVAILABLE');
+    expect(down.stderr).toContain('is `domicile up` running?');
+  });
+
   it('never writes the plaintext of a stored value to any file under the data folder or to its output', () => {
     const files = filesUnder(dataDir);
     expect(files.some((f) => f.endsWith('store.db'))).toBe(true);

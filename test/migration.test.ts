@@ -225,6 +225,15 @@ describe('cut-over', () => {
       const r = await dep.app.inject({ url: `/v1/subjects/${subjectId}/records/${key}`, headers: auth });
       expect(r.headers['x-domicile-region']).toBe(HOME);
     }
+    // the routing report: the legacy region served the read before the migration, home everything since
+    const routing = (await dep.app.inject({ url: '/v1/routing' })).json();
+    expect(routing.jurisdictions).toEqual([
+      expect.objectContaining({
+        jurisdiction: 'US',
+        byRegion: { [HOME]: 131, [LEGACY]: 1 },
+        recentHomeShare: 1,
+      }),
+    ]);
     const metrics = (await dep.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/domicile_home_share_ratio\{jurisdiction="US"\} 1\n/);
   });

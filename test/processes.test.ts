@@ -131,13 +131,20 @@ describe('two gateways, three region nodes, PostgreSQL behind them', () => {
     }
     const sg = await call(gw2, 'GET', '/v1/subjects/sari/records/phone', sgToken);
     expect(sg.status).toBe(200);
+    // the three refusals are counted as served by no region, and no US request by a region abroad
+    const routing = (await (await fetch(`${gw2}/v1/routing`)).json()) as {
+      jurisdictions: { jurisdiction: string; byRegion: Record<string, number> }[];
+    };
+    const us = routing.jurisdictions.find((j) => j.jurisdiction === 'US')?.byRegion ?? {};
+    expect(us.none).toBeGreaterThanOrEqual(3);
+    for (const region of Object.keys(us)) {
+      expect(['oci-us-ashburn', 'oci-us-phoenix', 'none']).toContain(region);
+    }
+    // /metrics reads the same figures
     const metrics = await (await fetch(`${gw2}/metrics`)).text();
-    const usServed = metrics
-      .split('\n')
-      .filter((l) => l.includes('jurisdiction="US"') && /region="([^"]+)"/.test(l))
-      .map((l) => /region="([^"]+)"/.exec(l)?.[1]);
-    expect(usServed.length).toBeGreaterThan(0);
-    for (const region of usServed) expect(['oci-us-ashburn', 'oci-us-phoenix', 'none', '']).toContain(region);
+    expect(metrics).toContain(
+      `domicile_routed_total{jurisdiction="US",region="none",home="false"} ${us.none}\n`,
+    );
   });
 
   it('brings the US back: the home node restarts, gets what the failover region recorded meanwhile', async () => {

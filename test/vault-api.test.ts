@@ -270,8 +270,24 @@ describe('operations endpoints', () => {
         '/v1/subjects/{subjectId}',
         '/v1/subjects/{subjectId}/records/{key}',
         '/v1/subjects/{subjectId}/records',
+        '/v1/routing',
       ]),
     );
+    // like /metrics, the routing figures need no token, and neither does the transparency log
+    expect(doc.paths['/v1/routing'].get.security).toEqual([]);
+    const logPaths = Object.keys(doc.paths).filter((path) => path.startsWith('/v1/logs/'));
+    expect(logPaths.length).toBeGreaterThanOrEqual(4);
+    for (const path of logPaths) expect(doc.paths[path].get.security, path).toEqual([]);
+    expect(doc.paths['/v1/subjects/{subjectId}/records/{key}'].get.security).toBeUndefined();
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    const routing = doc.paths['/v1/routing'].get.responses['200'].content['application/json'].schema;
+    expect(routing.properties.jurisdictions.items.required).toEqual([
+      'jurisdiction',
+      'total',
+      'home',
+      'byRegion',
+      'recentHomeShare',
+    ]);
   });
 
   it('reports health, readiness and Prometheus metrics by jurisdiction and serving region', async () => {

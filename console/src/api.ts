@@ -80,7 +80,7 @@ export async function callJson<T>(path: string, options: CallOptions = {}): Prom
   }
 }
 
-/** Calls the API and returns the text answer (checkpoints, metrics). */
+/** Calls the API and returns the text answer (checkpoints). */
 export async function callText(path: string, options: CallOptions = {}): Promise<string> {
   return (await send(path, options)).text();
 }

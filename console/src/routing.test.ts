@@ -1,29 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { parseRouting, percent } from './routing.js';
+import { homeShareSinceStart, type JurisdictionRouting, percent } from './routing.js';
 
-const METRICS = `# HELP domicile_routed_total Requests routed
-# TYPE domicile_routed_total counter
-domicile_routed_total{jurisdiction="US",region="oci-us-ashburn",home="true"} 9
-domicile_routed_total{jurisdiction="US",region="us-va-legacy",home="false"} 1
-domicile_routed_total{jurisdiction="SG",region="sg-singapore",home="true"} 2
-# TYPE domicile_home_share_ratio gauge
-domicile_home_share_ratio{jurisdiction="US"} 0.9
-domicile_home_share_ratio{jurisdiction="SG"} 1
-domicile_requests_total{jurisdiction="US",region="oci-us-ashburn",outcome="200"} 9
-`;
+// a jurisdiction in cut-over: a draining region served some requests, home serves all recent ones
+const US: JurisdictionRouting = {
+  jurisdiction: 'US',
+  total: 150,
+  home: 100,
+  byRegion: { 'oci-us-ashburn': 100, 'us-va-legacy': 50 },
+  recentHomeShare: 1,
+};
 
-describe('parseRouting', () => {
-  it('reads requests per region and the home shares of each jurisdiction', () => {
-    const routing = parseRouting(METRICS);
-    expect(routing.get('US')).toEqual({
-      jurisdiction: 'US',
-      total: 10,
-      home: 9,
-      byRegion: { 'oci-us-ashburn': 9, 'us-va-legacy': 1 },
-      recentHomeShare: 0.9,
+describe('homeShareSinceStart', () => {
+  it('is the share of all requests since start served by home, whatever the recent share', () => {
+    expect(homeShareSinceStart(US)).toBeCloseTo(2 / 3);
+  });
+
+  describe('when the jurisdiction had no requests', () => {
+    it('is null, shown as no requests yet rather than 0%', () => {
+      expect(homeShareSinceStart(undefined)).toBeNull();
+      expect(
+        homeShareSinceStart({ ...US, total: 0, home: 0, byRegion: {}, recentHomeShare: null }),
+      ).toBeNull();
     });
-    expect(routing.get('SG')?.recentHomeShare).toBe(1);
-    expect(routing.has('EU')).toBe(false);
-    expect(percent(0.9)).toBe('90.0%');
+  });
+});
+
+describe('percent', () => {
+  it('shows a share with one decimal', () => {
+    expect(percent(2 / 3)).toBe('66.7%');
+    expect(percent(1)).toBe('100.0%');
+    expect(percent(0)).toBe('0.0%');
   });
 });

@@ -1,10 +1,11 @@
 /**
- * The routing figures of `/metrics` (Prometheus text): per jurisdiction, requests per serving
- * region and the share served by the home region, read the way `domicile routing report` reads
- * them (`domicile_routed_total{jurisdiction,region,home}`, `domicile_home_share_ratio{jurisdiction}`).
+ * `GET /v1/routing` as the console reads it: per jurisdiction, requests per serving region since
+ * the gateway started and the share served by the home region (the figures `domicile routing
+ * report` prints).
  */
+import { callJson } from './api.js';
 
-/** One jurisdiction's routing figures. */
+/** One jurisdiction's routing figures (see the gateway's `GET /v1/routing`). */
 export interface JurisdictionRouting {
   readonly jurisdiction: string;
   /** Requests routed since the gateway started. */
@@ -16,55 +17,20 @@ export interface JurisdictionRouting {
   readonly recentHomeShare: number | null;
 }
 
-const SAMPLE = /^(domicile_routed_total|domicile_home_share_ratio)\{([^}]*)\}\s+(\S+)$/;
-
-function labelsOf(text: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const m of text.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
-    if (m[1] !== undefined) labels[m[1]] = m[2] ?? '';
-  }
-  return labels;
+/** The answer of `GET /v1/routing`: jurisdictions without requests yet are absent. */
+export interface RoutingReport {
+  readonly jurisdictions: readonly JurisdictionRouting[];
 }
 
-/**
- * Reads the routing figures out of a Prometheus text exposition.
- *
- * @example
- * const figures = parseRouting(await (await fetch('/metrics')).text());
- */
-export function parseRouting(metrics: string): Map<string, JurisdictionRouting> {
-  const out = new Map<
-    string,
-    {
-      jurisdiction: string;
-      total: number;
-      home: number;
-      byRegion: Record<string, number>;
-      recentHomeShare: number | null;
-    }
-  >();
-  for (const line of metrics.split('\n')) {
-    const m = SAMPLE.exec(line.trim());
-    if (!m) continue;
-    const labels = labelsOf(m[2] ?? '');
-    const value = Number(m[3]);
-    const j = labels.jurisdiction;
-    if (j === undefined || !Number.isFinite(value)) continue;
-    let r = out.get(j);
-    if (!r) {
-      r = { jurisdiction: j, total: 0, home: 0, byRegion: {}, recentHomeShare: null };
-      out.set(j, r);
-    }
-    if (m[1] === 'domicile_home_share_ratio') {
-      r.recentHomeShare = value;
-      continue;
-    }
-    const region = labels.region ?? 'none';
-    r.total += value;
-    if (labels.home === 'true') r.home += value;
-    r.byRegion[region] = (r.byRegion[region] ?? 0) + value;
-  }
-  return out;
+/** Reads `GET /v1/routing` (no token needed), by jurisdiction. */
+export async function readRouting(): Promise<Map<string, JurisdictionRouting>> {
+  const body = await callJson<Partial<RoutingReport>>('/v1/routing', { auth: false });
+  return new Map((body.jurisdictions ?? []).map((r) => [r.jurisdiction, r]));
+}
+
+/** Share of the requests since start served by the home region, or null before any. */
+export function homeShareSinceStart(routing: JurisdictionRouting | undefined): number | null {
+  return routing === undefined || routing.total === 0 ? null : routing.home / routing.total;
 }
 
 /** `0.5` → `50.0%`. */

@@ -15,6 +15,7 @@ import type { RequestContext } from '../services/vault/region-node.js';
 import type { Served, VaultService } from '../services/vault/vault.js';
 import { installErrorHandlers } from './errors.js';
 import type { Metrics } from './metrics.js';
+import { HOME_SHARE_WINDOW } from './routing-figures.js';
 import { errorResponses, errorSchema, idParam } from './schemas.js';
 
 /** Dependencies of the public API. */
@@ -59,6 +60,26 @@ const recordMeta = {
     version: { type: 'integer' },
     region: { type: 'string' },
   },
+} as const;
+const routingReport = {
+  type: 'object',
+  properties: {
+    jurisdictions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          jurisdiction: { type: 'string' },
+          total: { type: 'integer' },
+          home: { type: 'integer' },
+          byRegion: { type: 'object', additionalProperties: { type: 'integer' } },
+          recentHomeShare: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+        },
+        required: ['jurisdiction', 'total', 'home', 'byRegion', 'recentHomeShare'],
+      },
+    },
+  },
+  required: ['jurisdictions'],
 } as const;
 
 /** Builds the gateway's HTTP app. */
@@ -178,6 +199,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  // no token, like /metrics: counts by jurisdiction and region, no personal data
+  app.get(
+    '/v1/routing',
+    {
+      schema: {
+        summary: `Per jurisdiction: requests routed per serving region since start, how many by the home region, and the share of the last ${HOME_SHARE_WINDOW} served by home`,
+        security: [],
+        response: { 200: routingReport },
+      },
+    },
+    async () => ({ jurisdictions: metrics.routing.report() }),
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const subjectParams = {

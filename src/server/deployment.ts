@@ -359,7 +359,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<Embedded> 
     );
   }
   const router = new Router(config, nodes, (jurisdiction, region, home) => {
-    metrics.recordRouting(jurisdiction, region, home);
+    metrics.routing.record(jurisdiction, region, home);
   });
   const transfers = await openTransferServices({
     config,

@@ -88,7 +88,7 @@ export async function openGatewayProcess(options: GatewayProcessOptions): Promis
     closers.add(() => plane.close());
     const metrics = createMetrics();
     const router = new Router(config, clients, (jurisdiction, region, home) => {
-      metrics.recordRouting(jurisdiction, region, home);
+      metrics.routing.record(jurisdiction, region, home);
     });
     // each jurisdiction's events go to its nodes in routing order (R2), never to a region abroad
     const sinks = new Map<JurisdictionId, AuditSink>();

@@ -103,6 +103,7 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
     {
       schema: {
         summary: 'The latest signed checkpoint (C2SP tlog-checkpoint), with witness cosignatures',
+        security: [],
         params: jurisdictionParam,
       },
     },
@@ -118,6 +119,7 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
     {
       schema: {
         summary: 'A Merkle tile or entry bundle (C2SP tlog-tiles)',
+        security: [],
         params: {
           type: 'object',
           properties: {
@@ -145,6 +147,7 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
     {
       schema: {
         summary: 'Inclusion proof of entry `index` in the tree of `size` (RFC 9162), base64 hashes',
+        security: [],
         params: jurisdictionParam,
         querystring: {
           type: 'object',
@@ -168,6 +171,7 @@ export function registerLogRoutes(app: FastifyInstance, options: LogRoutesOption
     {
       schema: {
         summary: 'Consistency proof between tree sizes `from` and `to` (RFC 9162), base64 hashes',
+        security: [],
         params: jurisdictionParam,
         querystring: {
           type: 'object',

@@ -3,53 +3,53 @@
  * subject id, record key or value.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { HOME_SHARE_WINDOW, RoutingFigures } from './routing-figures.js';
 
 /** The metrics of one process. */
 export interface Metrics {
   readonly registry: Registry;
   readonly requests: Counter<'jurisdiction' | 'region' | 'outcome'>;
   readonly duration: Histogram<'route' | 'method'>;
-  readonly routed: Counter<'jurisdiction' | 'region' | 'home'>;
   readonly replicationFailures: Counter<'target'>;
-  /** Share of the last `HOME_SHARE_WINDOW` routed requests of a jurisdiction served by its home region. */
-  readonly homeShare: Gauge<'jurisdiction'>;
-  /** Counts one routed request (`domicile_routed_total`) and updates the home share. */
-  recordRouting(jurisdiction: string, region: string | null, home: boolean): void;
+  /**
+   * The routing figures, which `domicile_routed_total` and `domicile_home_share_ratio` read when
+   * scraped (and `GET /v1/routing` answers): the router records each routed request here.
+   */
+  readonly routing: RoutingFigures;
 }
-
-/** How many recent requests per jurisdiction the home share is computed over. */
-export const HOME_SHARE_WINDOW = 100;
 
 /** Creates a registry with Domicile's metrics (and Node's defaults). */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'domicile_' });
-  // the last requests per jurisdiction, true when served by home: the share reaches 100% once a
-  // migration has moved everything home, however many requests a draining region served before
-  const windows = new Map<string, boolean[]>();
-  const routed = new Counter({
+  const routing = new RoutingFigures();
+  new Counter({
     name: 'domicile_routed_total',
     help: 'Requests routed per jurisdiction and serving region; home="true" when served by the home region',
     labelNames: ['jurisdiction', 'region', 'home'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { jurisdiction, region, home, requests } of routing.counts()) {
+        this.inc({ jurisdiction, region, home: String(home) }, requests);
+      }
+    },
   });
-  const homeShare = new Gauge({
+  new Gauge({
     name: 'domicile_home_share_ratio',
     help: `Share of the last ${HOME_SHARE_WINDOW} routed requests per jurisdiction served by its home region`,
     labelNames: ['jurisdiction'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { jurisdiction, recentHomeShare } of routing.report()) {
+        if (recentHomeShare !== null) this.set({ jurisdiction }, recentHomeShare);
+      }
+    },
   });
   return {
     registry,
-    homeShare,
-    recordRouting(jurisdiction, region, home) {
-      routed.inc({ jurisdiction, region: region ?? 'none', home: String(home) });
-      const window = windows.get(jurisdiction) ?? [];
-      window.push(home);
-      if (window.length > HOME_SHARE_WINDOW) window.shift();
-      windows.set(jurisdiction, window);
-      homeShare.set({ jurisdiction }, window.filter(Boolean).length / window.length);
-    },
+    routing,
     requests: new Counter({
       name: 'domicile_requests_total',
       help: 'Requests about subjects by jurisdiction, serving region and outcome',
@@ -63,7 +63,6 @@ export function createMetrics(): Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    routed,
     replicationFailures: new Counter({
       name: 'domicile_replication_failures_total',
       help: 'Replicas that could not be delivered to a region',

@@ -3,10 +3,9 @@
  * then requests fail closed with 503), and what share of each jurisdiction's requests its home
  * region served.
  */
-import { callText } from '../api.js';
 import { type Child, el, h, table } from '../dom.js';
 import { type JurisdictionReadiness, readReadiness } from '../readiness.js';
-import { type JurisdictionRouting, parseRouting, percent } from '../routing.js';
+import { homeShareSinceStart, type JurisdictionRouting, percent, readRouting } from '../routing.js';
 import { button, errorBox, heading, loader } from '../ui.js';
 
 function share(value: number | null): Child {
@@ -31,11 +30,11 @@ function servedBy(j: JurisdictionReadiness): HTMLTableCellElement {
 async function load(): Promise<Child> {
   const readiness = await readReadiness();
   let routing = new Map<string, JurisdictionRouting>();
-  let metricsError: HTMLElement | null = null;
+  let routingError: HTMLElement | null = null;
   try {
-    routing = parseRouting(await callText('/metrics', { auth: false }));
+    routing = await readRouting();
   } catch (error) {
-    metricsError = errorBox(error);
+    routingError = errorBox(error);
   }
   const regions = Object.entries(readiness.regions).sort(([a], [b]) => a.localeCompare(b));
   const down = regions.filter(([, s]) => s !== 'up').length;
@@ -75,12 +74,12 @@ async function load(): Promise<Child> {
             j.serving.join(' → ') + (j.draining.length > 0 ? ` (draining: ${j.draining.join(', ')})` : ''),
             r?.total ?? 0,
             share(r?.recentHomeShare ?? null),
-            share(r === undefined || r.total === 0 ? null : r.home / r.total),
+            share(homeShareSinceStart(r)),
           ];
         }),
       { class: 'jurisdictions' },
     ),
-    metricsError,
+    routingError,
     table(
       'Regions',
       ['Region', 'Status', 'Role'],
