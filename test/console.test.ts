@@ -58,9 +58,29 @@ async function api(path: string, options: { method?: string; body?: unknown; tok
 /** The text of a cell once it is there. */
 const textOf = async (locator: Locator): Promise<string> => (await locator.textContent())?.trim() ?? '';
 
+/** The text of a cell as the page shows it: without a meter's fallback text, which textContent keeps. */
+const shownTextOf = async (locator: Locator): Promise<string> =>
+  // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText; the rendered text is the point
+  (await locator.innerText()).trim();
+
 /** The row of a table whose first cell is `first`. */
 const row = (table: string, attribute: string, first: string): Locator =>
   page.locator(`table.${table} tr`, { has: page.locator(`td[${attribute}="${first}"]`) });
+
+/** `GET /v1/routing` as the test's own client reads it, by jurisdiction. */
+async function routingFigures(): Promise<
+  Map<string, { total: number; home: number; recentHomeShare: number | null }>
+> {
+  const { status, body } = await api('/v1/routing');
+  expect(status).toBe(200);
+  const jurisdictions = body.jurisdictions as {
+    jurisdiction: string;
+    total: number;
+    home: number;
+    recentHomeShare: number | null;
+  }[];
+  return new Map(jurisdictions.map((j) => [j.jurisdiction, j]));
+}
 
 describe('the console served by `domicile up`', () => {
   it('is served at /console/ with a strict content security policy and no inline script', async () => {
@@ -191,6 +211,31 @@ describe('the console served by `domicile up`', () => {
     } finally {
       await page.unroute('**/access-log');
     }
+  });
+
+  it('shows the share of each jurisdiction’s requests served by its home region, as the gateway counts it', async () => {
+    const before = await routingFigures();
+    const us = before.get('US');
+    // the requests about the US subject above (registration, writes, the console's lookup, read
+    // and access log), every one served at home since every region is up
+    expect(us?.total).toBeGreaterThanOrEqual(5);
+    expect(us?.home).toBe(us?.total);
+    expect(us?.recentHomeShare).toBe(1);
+    expect(before.has('EU')).toBe(false);
+
+    await page.getByRole('button', { name: 'Overview', exact: true }).click();
+    const usCells = row('jurisdictions', 'data-jurisdiction', 'US').locator('td');
+    await expect.poll(() => textOf(usCells.nth(3))).toBe(String(us?.total));
+    expect(await shownTextOf(usCells.nth(4))).toBe('100.0%');
+    expect(await shownTextOf(usCells.nth(5))).toBe('100.0%');
+    expect(await usCells.nth(5).locator('meter').getAttribute('value')).toBe('1');
+    // no request yet is not 0% served at home
+    const euCells = row('jurisdictions', 'data-jurisdiction', 'EU').locator('td');
+    expect(await textOf(euCells.nth(3))).toBe('0');
+    expect(await shownTextOf(euCells.nth(4))).toBe('no requests yet');
+    expect(await shownTextOf(euCells.nth(5))).toBe('no requests yet');
+    // showing the overview routes no request: what it shows is what the gateway reported above
+    expect(await routingFigures()).toEqual(before);
   });
 
   it('checks checkpoint signatures with the verifier key the user keeps', async () => {
