@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- vault [--duration 10] [--connections 50] [--store sqlite|postgres] [--topology]`:
+ * `npm run bench -- vault [--duration 10] [--warmup 3] [--connections 50] [--store sqlite|postgres] [--topology]`:
  * PUT and GET of 1 KiB protected records over HTTP (1000 US subjects), each Domicile deployment
- * against a baseline measured in the same run.
+ * against a baseline measured in the same run. Each load runs `--warmup` seconds (default 3) on
+ * each server before it is measured, so that every server is measured warm.
  *
  * - default (`--store sqlite`): a real `domicile up` process against a bare Fastify +
  *   better-sqlite3 CRUD server (no auth, crypto, routing or audit).
@@ -42,6 +43,8 @@ const VALUE = 'x'.repeat(1000);
 
 interface RunOptions {
   readonly durationSeconds: number;
+  /** Seconds of the same load run first on each server and discarded (JIT warm-up). */
+  readonly warmupSeconds: number;
   readonly connections: number;
 }
 
@@ -57,8 +60,13 @@ type Row = readonly [operation: string, baseline: LoadResult, ...candidates: Loa
 export async function run(args: string[]): Promise<void> {
   const options: RunOptions = {
     durationSeconds: Number(argValue(args, 'duration') ?? 10),
+    warmupSeconds: Number(argValue(args, 'warmup') ?? 3),
     connections: Number(argValue(args, 'connections') ?? 50),
   };
+  for (const [name, value] of Object.entries(options)) {
+    if (!Number.isSafeInteger(value) || value < (name === 'warmupSeconds' ? 0 : 1))
+      throw new Error(`bad --${name.replace('Seconds', '')}: expected a whole number`);
+  }
   const store = argValue(args, 'store') ?? 'sqlite';
   if (store !== 'sqlite' && store !== 'postgres') {
     throw new Error(`unknown --store \`${store}\`: expected sqlite or postgres`);
@@ -213,13 +221,23 @@ async function compare(baseline: Target, candidates: readonly Target[], options:
     `/v1/subjects/bench-${n % SUBJECTS}/records/k${Math.floor(n / SUBJECTS) % KEYS}`;
   const getPath = (n: number) => `/v1/subjects/bench-${n % SUBJECTS}/records/k0`;
   const load = { connections: options.connections, durationSeconds: options.durationSeconds };
+  const { warmupSeconds } = options;
   console.log(
-    `running: ${options.durationSeconds}s per run, ${options.connections} connections, 1 KiB values, ${SUBJECTS} US subjects`,
+    `running: ${options.durationSeconds}s per run after ${options.warmupSeconds}s of warm-up (not measured), ${options.connections} connections, 1 KiB values, ${SUBJECTS} US subjects`,
   );
+  // every server gets the same warm-up, so that each is measured in its steady state and not
+  // while its JIT compiles the path (which would weigh most on the server with the most code)
+  const warmedUp = async (
+    t: Target,
+    options: Omit<Parameters<typeof runLoadAcross>[1], 'connections' | 'durationSeconds'>,
+  ) => {
+    if (warmupSeconds > 0)
+      await runLoadAcross(t.urls, { ...options, ...load, durationSeconds: warmupSeconds });
+    return runLoadAcross(t.urls, { ...options, ...load });
+  };
   const put = (t: Target) =>
-    runLoadAcross(t.urls, { ...load, path: putPath, method: 'PUT', body: t.putBody, headers: t.headers });
-  const get = (t: Target) =>
-    runLoadAcross(t.urls, { ...load, path: getPath, method: 'GET', headers: t.headers });
+    warmedUp(t, { path: putPath, method: 'PUT', body: t.putBody, headers: t.headers });
+  const get = (t: Target) => warmedUp(t, { path: getPath, method: 'GET', headers: t.headers });
   const rows: Row[] = [];
   for (const [operation, load] of [
     ['PUT 1 KiB', put],
