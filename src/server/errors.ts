@@ -57,6 +57,14 @@ export function toDomicileError(error: unknown): CodedError {
         return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'request body is empty');
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'content-length does not match the body');
+      case 'FST_ERR_BAD_URL':
+        return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'malformed url: invalid percent-encoding');
+      // the router refuses a path parameter over `maxParamLength` before the id check sees it
+      case 'FST_ERR_MAX_PARAM_LENGTH':
+        return new DomicileError(
+          'DOMICILE_ERR_INVALID_ID',
+          'invalid id in path: expected [A-Za-z0-9._:-]{1,128}',
+        );
       default:
         break;
     }
@@ -93,6 +101,16 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((_request, reply) => {
     void reply.status(404).send(errorBody(new DomicileError('DOMICILE_ERR_NOT_FOUND', 'no such route')));
   });
+}
+
+/**
+ * Fastify's `frameworkErrors` option: what the router refuses before any route or error handler
+ * runs (a malformed percent-encoding, a path parameter over `maxParamLength`) answers like every
+ * other error. Fastify's default body is not the error shape and echoes the whole URL, ids included.
+ */
+export function sendFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const domicileError = toDomicileError(error);
+  void reply.status(domicileError.statusCode).send(errorBody(domicileError));
 }
 
 function describeCause(cause: unknown): string | undefined {

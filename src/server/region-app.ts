@@ -53,7 +53,7 @@ import {
   type WireSubjectRef,
 } from '../services/routing/region-wire.js';
 import type { RegionClient } from '../services/vault/region-node.js';
-import { installErrorHandlers } from './errors.js';
+import { installErrorHandlers, sendFrameworkError } from './errors.js';
 import { registerLogRoutes } from './log-routes.js';
 import type { TlsMaterial } from './pki.js';
 
@@ -291,6 +291,7 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    frameworkErrors: sendFrameworkError,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     logController: new LogController({ disableRequestLogging: true }),
     logger:

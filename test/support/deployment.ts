@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { type Config, parseConfig } from '../../src/domain/config.js';
 import type { JurisdictionId, RegionId } from '../../src/domain/ids.js';
 import { type Embedded, loadIssuerPrivateKey, openEmbedded } from '../../src/server/deployment.js';
@@ -34,10 +36,21 @@ export interface TestDeployment extends Embedded {
   cleanup(): Promise<void>;
 }
 
+/** Options of `openTestDeployment`. */
+export interface TestDeploymentOptions {
+  readonly dataDir?: string;
+  readonly masterKey?: string;
+  readonly now?: () => number;
+  readonly policyDirectory?: string;
+  /**
+   * Receives every line the gateway logs (pino JSON, every level from `trace` up), for tests of
+   * what reaches the operator log; without it the deployment logs nothing.
+   */
+  readonly logSink?: (line: string) => void;
+}
+
 /** Opens the demo topology in a fresh temporary data folder. */
-export async function openTestDeployment(
-  options: { dataDir?: string; masterKey?: string; now?: () => number; policyDirectory?: string } = {},
-): Promise<TestDeployment> {
+export async function openTestDeployment(options: TestDeploymentOptions = {}): Promise<TestDeployment> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'domicile-test-'));
   const env = { DOMICILE_MASTER_KEY: options.masterKey ?? randomBytes(32).toString('base64') };
   const config = demoConfig();
@@ -45,10 +58,11 @@ export async function openTestDeployment(
     config,
     dataDir,
     env,
-    logger: false,
+    logger: options.logSink === undefined ? false : { level: 'trace' },
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.policyDirectory === undefined ? {} : { policyDirectory: options.policyDirectory }),
   });
+  if (options.logSink !== undefined) redirectLog(embedded.app, options.logSink);
   const privateKey = await loadIssuerPrivateKey(dataDir);
   const token = (claims: Partial<PrincipalClaims>, ttlSeconds = 600): Promise<string> =>
     issueToken({
@@ -75,6 +89,19 @@ export async function openTestDeployment(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Sends every line an app logs to `sink` instead of stdout. `buildApp` takes pino options, not a
+ * destination, so the destination (pino's public `symbols.streamSym`) is replaced on the logger
+ * that owns it; the child logger of every request inherits it from there.
+ */
+function redirectLog(app: FastifyInstance, sink: (line: string) => void): void {
+  let owner: object | null = app.log;
+  while (owner !== null && !Object.hasOwn(owner, pino.symbols.streamSym))
+    owner = Object.getPrototypeOf(owner);
+  if (owner === null) throw new Error('the app logger has no pino destination to redirect');
+  (owner as Record<symbol, unknown>)[pino.symbols.streamSym] = { write: sink };
 }
 
 /** Authorization headers, as `TestDeployment.auth` makes them. */
