@@ -4,7 +4,7 @@
  * `auth.issuers` with static keys (PEM or JWK) or a JWKS URL, signing with EdDSA, ES256 or RS256.
  * Claims become a `Principal`; nothing else about the caller (no header, no query) is taken.
  */
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, hash, type KeyObject } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -213,7 +213,7 @@ export class TokenVerifier {
   async verify(token: string): Promise<Principal> {
     // The cache is keyed by a digest of the whole token, signature included: a forged token never
     // matches a verified one.
-    const cacheKey = createHash('sha256').update(token).digest('base64');
+    const cacheKey = hash('sha256', token, 'base64');
     const cached = this.cache.get(cacheKey);
     const nowMs = this.now();
     if (cached && cached.expiresAt > nowMs) return cached.principal;
