@@ -216,7 +216,7 @@ describe('backup restore', () => {
 
   it('brings lost records back, readable with the jurisdiction’s keyring', async () => {
     const { id } = (await createBackup('sg-singapore')).json();
-    expect(await phoenix().deleteSubject('u-3' as SubjectId)).toBe(2);
+    expect(await phoenix().deleteSubject('u-3' as SubjectId, 'US' as JurisdictionId)).toBe(2);
     const res = await restore(id, 'oci-us-phoenix');
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ restored: 2, present: SUBJECTS * 2 - 2, erased: 0, unreadable: 0 });
@@ -237,7 +237,8 @@ describe('backup restore', () => {
   describe('when a restore is interrupted halfway', () => {
     it('completes on a re-run with nothing duplicated', async () => {
       const { id } = (await createBackup('sg-singapore')).json();
-      for (let i = 0; i < SUBJECTS; i++) await phoenix().deleteSubject(`u-${i}` as SubjectId);
+      for (let i = 0; i < SUBJECTS; i++)
+        await phoenix().deleteSubject(`u-${i}` as SubjectId, 'US' as JurisdictionId);
       expect(await phoenix().countRecords('US' as JurisdictionId)).toBe(0);
       let writes = 0;
       const failing: RegionStore = Object.create(phoenix(), {
@@ -286,7 +287,9 @@ describe('erasure reaches every copy (E1)', () => {
       const res = await restore(id, to);
       expect(res.statusCode).toBe(200);
       expect(res.json().erased).toBe(2);
-      expect(await d.stores.get(to as RegionId)?.listRecords('u-5' as SubjectId)).toEqual([]);
+      expect(
+        await d.stores.get(to as RegionId)?.listRecords('u-5' as SubjectId, 'US' as JurisdictionId),
+      ).toEqual([]);
     }
     // the ciphertext still in the backup is unreadable: its key is gone in every region
     for (const [region, keyring] of d.keyrings) {
@@ -313,7 +316,9 @@ describe('erasure reaches every copy (E1)', () => {
       .purgeSubject({ subjectId: 'u-6' as SubjectId, jurisdiction: 'US' as JurisdictionId });
     const res = await restore(id, 'oci-us-phoenix');
     expect(res.json()).toMatchObject({ unreadable: 1 });
-    expect((await phoenix().listRecords('u-6' as SubjectId)).map((r) => r.key)).toEqual(['video']);
+    expect(
+      (await phoenix().listRecords('u-6' as SubjectId, 'US' as JurisdictionId)).map((r) => r.key),
+    ).toEqual(['video']);
   });
 });
 

@@ -40,7 +40,9 @@ describe('erasing a subject', () => {
       });
       expect(res.statusCode).toBe(200);
     }
-    const phoenixBefore = await d.stores.get('oci-us-phoenix' as never)?.listRecords('gone' as SubjectId);
+    const phoenixBefore = await d.stores
+      .get('oci-us-phoenix' as never)
+      ?.listRecords('gone' as SubjectId, 'US' as JurisdictionId);
     expect(phoenixBefore?.length).toBe(3);
     const wrappedBefore = await d.keyrings
       .get('oci-us-ashburn' as never)
@@ -53,7 +55,7 @@ describe('erasing a subject', () => {
     expect(Date.parse(res.json().erasedAt)).not.toBeNaN();
 
     for (const [region, store] of d.stores) {
-      expect(await store.listRecords('gone' as SubjectId), region).toEqual([]);
+      expect(await store.listRecords('gone' as SubjectId, 'US' as JurisdictionId), region).toEqual([]);
     }
     for (const region of ['oci-us-ashburn', 'oci-us-phoenix', 'us-va-legacy']) {
       const keyring = d.keyrings.get(region as never);

@@ -248,7 +248,8 @@ describe('after the home region lost its keyring and its directory', () => {
     const ashburn = d.keyrings.get(ASHBURN);
     expect(await ashburn?.hasKek(US)).toBe(false);
     // and its records are lost too
-    for (let i = 0; i < SUBJECTS; i++) await d.stores.get(ASHBURN)?.deleteSubject(subject(i) as SubjectId);
+    for (let i = 0; i < SUBJECTS; i++)
+      await d.stores.get(ASHBURN)?.deleteSubject(subject(i) as SubjectId, 'US' as JurisdictionId);
     const headers = await d.auth(US_STEWARD);
     const lost = await d.app.inject({
       method: 'GET',
@@ -285,7 +286,7 @@ describe('after the home region lost its keyring and its directory', () => {
       unreadable: 0,
       registered: SUBJECTS - 1,
     });
-    expect(await d.stores.get(ASHBURN)?.listRecords(ERASED as SubjectId)).toEqual([]);
+    expect(await d.stores.get(ASHBURN)?.listRecords(ERASED as SubjectId, 'US' as JurisdictionId)).toEqual([]);
 
     d.node('oci-us-phoenix').stop();
     try {

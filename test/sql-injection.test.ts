@@ -523,19 +523,21 @@ describe.each(STORE_ADAPTERS)('the %s region store and subject directory', (_nam
         expect(await store.putRecordIfNewer(record)).toBe('conflict');
         expect(plain(await store.getRecord(p as SubjectId, p as RecordKey))).toEqual(plain(v2));
         expect(await store.getRecord(p as SubjectId, 'a' as RecordKey)).toBeUndefined();
-        expect((await store.listRecords(p as SubjectId)).map((r) => r.key)).toEqual([p]);
+        expect((await store.listRecords(p as SubjectId, p as JurisdictionId)).map((r) => r.key)).toEqual([p]);
+        expect(await store.listRecords(p as SubjectId, US)).toEqual([]);
         expect(await store.countRecords(p as JurisdictionId)).toBe(1);
         expect(
           (await store.scanRecords({ jurisdiction: p as JurisdictionId, limit: 100 })).map(plain),
         ).toEqual([plain(v2)]);
         // as a key of an existing subject
         expect(await store.putRecord(storedRecord('sentinel', p), 0)).toBe('written');
-        expect((await store.listRecords('sentinel' as SubjectId)).map((r) => r.key)).toEqual(
+        expect((await store.listRecords('sentinel' as SubjectId, US)).map((r) => r.key)).toEqual(
           ['a', 'b', p].sort((x, y) => Buffer.compare(utf8(x), utf8(y))),
         );
         expect(await store.deleteRecord('sentinel' as SubjectId, p as RecordKey)).toBe(true);
         expect(await store.deleteRecord(p as SubjectId, 'a' as RecordKey)).toBe(false);
-        expect(await store.deleteSubject(p as SubjectId)).toBe(1);
+        expect(await store.deleteSubject(p as SubjectId, US)).toBe(0);
+        expect(await store.deleteSubject(p as SubjectId, p as JurisdictionId)).toBe(1);
 
         expect(await directory.register(p as SubjectId, US)).toBe('created');
         expect(await directory.register(p as SubjectId, EU)).toBe('conflict');

@@ -32,7 +32,9 @@ describe('when the home region store fails', () => {
     const res = await putRecord(d, headers, 'f1', 'a', { class: 'protected', value: 'v' });
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('DOMICILE_ERR_AUDIT_UNAVAILABLE');
-    expect(await d.stores.get('oci-us-phoenix' as never)?.listRecords('f1' as SubjectId)).toEqual([]);
+    expect(
+      await d.stores.get('oci-us-phoenix' as never)?.listRecords('f1' as SubjectId, 'US' as JurisdictionId),
+    ).toEqual([]);
   });
 });
 
@@ -46,7 +48,7 @@ describe('when every keyring of the jurisdiction fails', () => {
     expect(res.body).not.toMatch(/sqlite|SQLITE|stack|secret-v/);
     for (const [region, store] of d.stores) {
       if (region === ('oci-us-ashburn' as never) || region === ('oci-us-phoenix' as never)) {
-        expect(await store.listRecords('f1' as SubjectId), region).toEqual([]);
+        expect(await store.listRecords('f1' as SubjectId, 'US' as JurisdictionId), region).toEqual([]);
       } else {
         expect(await store.countRecords('US' as JurisdictionId), region).toBe(0);
       }

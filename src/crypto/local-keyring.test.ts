@@ -312,7 +312,7 @@ describe('destroyJurisdictionKeys', () => {
     await reopened.installKek(EU, euKek);
     expect(await reopened.subjectKey(EU, ada, false)).toBeUndefined();
     await expect(reopened.importSubjectKey(EU, ada, euWrapped)).rejects.toThrow(
-      code('DOMICILE_ERR_KEYRING_UNAVAILABLE'),
+      code('DOMICILE_ERR_STATE_CONFLICT'),
     );
   });
 });
@@ -388,7 +388,7 @@ describe('exportSubjectKey and importSubjectKey', () => {
     const wrapped = await home.exportSubjectKey(EU, ada);
     if (!wrapped) throw new Error('no export');
     await expect(failover.importSubjectKey(EU, ada, wrapped)).rejects.toThrow(
-      code('DOMICILE_ERR_KEYRING_UNAVAILABLE'),
+      code('DOMICILE_ERR_STATE_CONFLICT'),
     );
   });
 
@@ -400,7 +400,7 @@ describe('exportSubjectKey and importSubjectKey', () => {
     await failover.importSubjectKey(EU, ada, wrapped);
     await failover.destroySubjectKey(EU, ada);
     await expect(failover.importSubjectKey(EU, ada, wrapped)).rejects.toThrow(
-      code('DOMICILE_ERR_KEYRING_UNAVAILABLE'),
+      code('DOMICILE_ERR_STATE_CONFLICT'),
     );
     expect(await failover.subjectKey(EU, ada, false)).toBeUndefined();
   });

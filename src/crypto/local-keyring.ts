@@ -429,8 +429,10 @@ class LocalKeyring implements Keyring {
     if (this.#subjectKeys.get(cacheKey)?.dataKey.id === key.id) return;
     const wrapped = Buffer.from(key.wrapped);
     this.#run('importing a subject key', () => {
+      // a refusal for good, not unavailability: retrying cannot bring an erased subject's key back
       if (this.#sql.isDestroyed.get(key.id)) {
-        throw unavailable(
+        throw new DomicileError(
+          'DOMICILE_ERR_STATE_CONFLICT',
           `region \`${this.regionId}\`: refusing to import key \`${key.id}\`: it was destroyed in this region`,
         );
       }
@@ -450,7 +452,8 @@ class LocalKeyring implements Keyring {
       const existing = this.#sql.subjectKey.get(jurisdiction, subjectId);
       if (existing) {
         if (existing.id === key.id) return;
-        throw unavailable(
+        throw new DomicileError(
+          'DOMICILE_ERR_STATE_CONFLICT',
           `region \`${this.regionId}\`: refusing to import key \`${key.id}\`: the subject already has key \`${existing.id}\``,
         );
       }

@@ -306,7 +306,7 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
 
     describe('listRecords', () => {
       it('returns an empty list for an unknown subject', async () => {
-        expect(await store.listRecords(subject('nobody'))).toEqual([]);
+        expect(await store.listRecords(subject('nobody'), US)).toEqual([]);
       });
 
       it("returns the subject's summaries ordered by key in code-unit order, without ciphertext", async () => {
@@ -321,7 +321,7 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         }
         await store.putRecord(makeRecord({ subjectId: subject('subject-2'), key: key('c') }), 0);
         const sorted = [...keys].sort();
-        const summaries = await store.listRecords(subject('subject-1'));
+        const summaries = await store.listRecords(subject('subject-1'), US);
         expect(summaries.map((summary) => summary.key)).toEqual(sorted);
         for (const summary of summaries) {
           const i = keys.indexOf(summary.key);
@@ -339,7 +339,7 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         await store.putRecord(first, 0);
         const second = nextVersion(first);
         await store.putRecord(second, 1);
-        expect(await store.listRecords(first.subjectId)).toEqual([
+        expect(await store.listRecords(first.subjectId, US)).toEqual([
           { key: first.key, classId: first.classId, version: 2, updatedAt: second.updatedAt },
         ]);
       });
@@ -378,16 +378,28 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         for (const k of ['a', 'b', 'c']) await store.putRecord(makeRecord({ key: key(k) }), 0);
         const other = makeRecord({ subjectId: subject('subject-2') });
         await store.putRecord(other, 0);
-        expect(await store.deleteSubject(subject('subject-1'))).toBe(3);
-        expect(await store.listRecords(subject('subject-1'))).toEqual([]);
+        expect(await store.deleteSubject(subject('subject-1'), US)).toBe(3);
+        expect(await store.listRecords(subject('subject-1'), US)).toEqual([]);
         expect(plain(await store.getRecord(other.subjectId, other.key))).toEqual(plain(other));
-        expect(await store.deleteSubject(subject('subject-1'))).toBe(0);
+        expect(await store.deleteSubject(subject('subject-1'), US)).toBe(0);
       });
 
       it('returns 0 for an unknown subject', async () => {
         await store.putRecord(makeRecord(), 0);
-        expect(await store.deleteSubject(subject('nobody'))).toBe(0);
+        expect(await store.deleteSubject(subject('nobody'), US)).toBe(0);
         expect(await store.countRecords()).toBe(1);
+      });
+
+      it('lists and deletes only the rows of the given jurisdiction when an id is held under two', async () => {
+        const ours = makeRecord({ key: key('profile') });
+        const theirs = makeRecord({ key: key('other'), jurisdiction: EU });
+        await store.putRecord(ours, 0);
+        await store.putRecord(theirs, 0);
+        expect((await store.listRecords(ours.subjectId, US)).map((r) => r.key)).toEqual(['profile']);
+        expect((await store.listRecords(ours.subjectId, EU)).map((r) => r.key)).toEqual(['other']);
+        expect(await store.deleteSubject(ours.subjectId, US)).toBe(1);
+        expect(plain(await store.getRecord(theirs.subjectId, theirs.key))).toEqual(plain(theirs));
+        expect(await store.listRecords(ours.subjectId, US)).toEqual([]);
       });
     });
 
@@ -474,14 +486,14 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         }
         expect(await store.countRecords()).toBe(subjects * perSubject);
         expect(await store.countRecords(US)).toBe((subjects / 2) * perSubject);
-        const listed = await store.listRecords(subject('subject-7'));
+        const listed = await store.listRecords(subject('subject-7'), EU);
         expect(listed).toHaveLength(perSubject);
         expect(listed.map((summary) => summary.key)).toEqual(
           Array.from({ length: perSubject }, (_, k) => `key-${String(k).padStart(3, '0')}`),
         );
         const sample = await store.getRecord(subject('subject-13'), key('key-042'));
         expect(Array.from(sample?.ciphertext ?? [])).toEqual(Array.from(ciphertextFor('s13k42', 64)));
-        expect(await store.deleteSubject(subject('subject-7'))).toBe(perSubject);
+        expect(await store.deleteSubject(subject('subject-7'), EU)).toBe(perSubject);
         expect(await store.countRecords(EU)).toBe((subjects / 2 - 1) * perSubject);
       });
     });
@@ -500,9 +512,9 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         await expectStoreUnavailable(store.putRecord(nextVersion(record), 1));
         await expectStoreUnavailable(store.putRecordIfNewer(nextVersion(record)));
         await expectStoreUnavailable(store.getRecord(record.subjectId, record.key));
-        await expectStoreUnavailable(store.listRecords(record.subjectId));
+        await expectStoreUnavailable(store.listRecords(record.subjectId, US));
         await expectStoreUnavailable(store.deleteRecord(record.subjectId, record.key));
-        await expectStoreUnavailable(store.deleteSubject(record.subjectId));
+        await expectStoreUnavailable(store.deleteSubject(record.subjectId, US));
         await expectStoreUnavailable(store.countRecords());
         await expectStoreUnavailable(store.countRecords(US));
         await expectStoreUnavailable(store.checkHealth());

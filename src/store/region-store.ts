@@ -65,14 +65,21 @@ export interface RegionStore {
 
   getRecord(subjectId: SubjectId, key: RecordKey): Promise<StoredRecord | undefined>;
 
-  /** The subject's records, ordered by key. */
-  listRecords(subjectId: SubjectId): Promise<RecordSummary[]>;
+  /**
+   * The subject's records of `jurisdiction`, ordered by key. A region may hold rows of the same
+   * subject id under another jurisdiction (a replica, or another deployment's subject): never these.
+   */
+  listRecords(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<RecordSummary[]>;
 
   /** Deletes one record; true when it existed. */
   deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean>;
 
-  /** Deletes every record of the subject; returns how many there were. */
-  deleteSubject(subjectId: SubjectId): Promise<number>;
+  /**
+   * Deletes every record of the subject in `jurisdiction`; returns how many there were. Rows of
+   * the same subject id under another jurisdiction stay (INVARIANT E1 erases one subject, R1 keeps
+   * jurisdictions apart).
+   */
+  deleteSubject(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<number>;
 
   /**
    * Records in (subject id, key) order, for backups, migrations and scans: at most `limit`

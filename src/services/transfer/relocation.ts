@@ -151,7 +151,7 @@ export class RelocationService {
     source: { store: RegionStore; keyring: Keyring },
   ): Promise<Moving[]> {
     const out: Moving[] = [];
-    for (const summary of await source.store.listRecords(subjectId)) {
+    for (const summary of await source.store.listRecords(subjectId, from.id)) {
       const record = await source.store.getRecord(subjectId, summary.key);
       if (!record || record.jurisdiction !== from.id) continue;
       const key = await source.keyring.keyById(from.id, subjectId, record.keyId);

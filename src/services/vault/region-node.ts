@@ -241,7 +241,7 @@ export class RegionNode implements RegionClient {
     this.assertUp();
     assertMayHold(this.options.config, this.regionId, ref.jurisdiction, 'protected' as ClassId);
     await this.authorizeAndAudit(ctx, 'list', 'record.list', ref, undefined);
-    const rows = await this.options.store.listRecords(ref.subjectId);
+    const rows = await this.options.store.listRecords(ref.subjectId, ref.jurisdiction);
     return rows.map((r) => ({
       key: r.key,
       class: r.classId,
@@ -330,7 +330,8 @@ export class RegionNode implements RegionClient {
     // Destroy the key first: from that moment every copy anywhere (backups included) is unreadable.
     if (await keyring.hasKek(ref.jurisdiction))
       await keyring.destroySubjectKey(ref.jurisdiction, ref.subjectId);
-    return store.deleteSubject(ref.subjectId);
+    // INVARIANT E1, R1: only this jurisdiction's rows of the id; another's subject of the same id stays
+    return store.deleteSubject(ref.subjectId, ref.jurisdiction);
   }
 
   async recordVersion(ref: RecordRef): Promise<number | undefined> {
@@ -364,14 +365,26 @@ export class RegionNode implements RegionClient {
     this.assertUp();
     const { config, store, keyring } = this.options;
     if (replica.kind === 'delete') {
-      await store.deleteRecord(replica.ref.subjectId, replica.ref.key);
+      const { ref } = replica;
+      // INVARIANT R1: a replica of one jurisdiction never deletes another's row of the same id
+      const existing = await store.getRecord(ref.subjectId, ref.key);
+      if (existing?.jurisdiction === ref.jurisdiction) await store.deleteRecord(ref.subjectId, ref.key);
       return;
     }
     if (replica.kind === 'sealed') {
       const { record } = replica;
       // INVARIANT R1: a sealed copy is accepted only by a region allowed to hold it.
       assertMayHold(config, this.regionId, record.jurisdiction, record.classId);
-      await keyring.importSubjectKey(record.jurisdiction, record.subjectId, replica.wrappedKey);
+      try {
+        await keyring.importSubjectKey(record.jurisdiction, record.subjectId, replica.wrappedKey);
+      } catch (error) {
+        // the wrapped key comes from the sender: one that is malformed or does not unwrap here
+        // is a bad request, not a fault of this region
+        if (!isDomicileError(error, 'DOMICILE_ERR_INTEGRITY')) throw error;
+        throw new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'replica: its data key does not unwrap here', {
+          cause: error,
+        });
+      }
       await store.putRecordIfNewer(record);
       return;
     }

@@ -181,7 +181,7 @@ describe('PostgresRegionStore', () => {
     const read = await store.getRecord(s1, profile);
     expect(read?.version).toBe(2 ** 40);
     expect(read?.updatedAt).toBe(8_640_000_000_000);
-    expect(await store.listRecords(s1)).toEqual([
+    expect(await store.listRecords(s1, 'US' as JurisdictionId)).toEqual([
       { key: profile, classId: big.classId, version: 2 ** 40, updatedAt: 8_640_000_000_000 },
     ]);
     expect(await store.putRecord(record({ version: 2 ** 40 + 1 }), 2 ** 40)).toBe('written');
@@ -197,7 +197,7 @@ describe('PostgresRegionStore', () => {
       expect(await b.store.putRecord(record({ keyId: 'in-b' }), 0)).toBe('written');
       expect((await a.store.getRecord(s1, profile))?.keyId).toBe('in-a');
       expect((await b.store.getRecord(s1, profile))?.keyId).toBe('in-b');
-      expect(await a.store.deleteSubject(s1)).toBe(1);
+      expect(await a.store.deleteSubject(s1, 'US' as JurisdictionId)).toBe(1);
       expect(await a.store.countRecords()).toBe(0);
       expect(await b.store.countRecords()).toBe(1);
       await a.drop();

@@ -97,13 +97,13 @@ function buildStatements(database: PostgresDatabase) {
       WHERE excluded.version > records.version`,
     get: `SELECT ${COLUMNS} FROM ${records} WHERE subject_id = $1 AND key = $2`,
     // ORDER BY uses the column's "C" collation: byte order.
-    list: `SELECT key, class_id, version, updated_at FROM ${records} WHERE subject_id = $1 ORDER BY key`,
+    list: `SELECT key, class_id, version, updated_at FROM ${records} WHERE subject_id = $1 AND jurisdiction = $2 ORDER BY key`,
     // keyset pagination over the primary key; keys compare as bytes (COLLATE "C"), like SQLite
     scan: `SELECT ${COLUMNS} FROM ${records}
       WHERE (subject_id, key) > ($1, $2) AND ($3::text IS NULL OR jurisdiction = $3)
       ORDER BY subject_id, key LIMIT $4`,
     deleteOne: `DELETE FROM ${records} WHERE subject_id = $1 AND key = $2`,
-    deleteSubject: `DELETE FROM ${records} WHERE subject_id = $1`,
+    deleteSubject: `DELETE FROM ${records} WHERE subject_id = $1 AND jurisdiction = $2`,
     countAll: `SELECT count(*) AS n FROM ${records}`,
     countJurisdiction: `SELECT count(*) AS n FROM ${records} WHERE jurisdiction = $1`,
     // Touches the table, so a dropped table or a revoked privilege fails, not just the connection.
@@ -195,8 +195,11 @@ export class PostgresRegionStore implements RegionStore {
     return row === undefined ? undefined : toRecord(row);
   }
 
-  async listRecords(subjectId: SubjectId): Promise<RecordSummary[]> {
-    const { rows } = await this.database.query<SummaryRow>('list records', this.#sql.list, [subjectId]);
+  async listRecords(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<RecordSummary[]> {
+    const { rows } = await this.database.query<SummaryRow>('list records', this.#sql.list, [
+      subjectId,
+      jurisdiction,
+    ]);
     return rows.map((row) => ({
       key: row.key as RecordKey,
       classId: row.class_id as ClassId,
@@ -220,8 +223,11 @@ export class PostgresRegionStore implements RegionStore {
     return result.rowCount === 1;
   }
 
-  async deleteSubject(subjectId: SubjectId): Promise<number> {
-    const result = await this.database.query('delete subject', this.#sql.deleteSubject, [subjectId]);
+  async deleteSubject(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<number> {
+    const result = await this.database.query('delete subject', this.#sql.deleteSubject, [
+      subjectId,
+      jurisdiction,
+    ]);
     return result.rowCount ?? 0;
   }
 

@@ -267,7 +267,7 @@ describe('SqliteRegionStore', () => {
         }
         await store.putRecord(record({ subjectId: 'subject-2' as SubjectId }), 0);
         checkpoint(store.db);
-        expect(await store.deleteSubject('subject-1' as SubjectId)).toBe(3);
+        expect(await store.deleteSubject('subject-1' as SubjectId, 'US' as JurisdictionId)).toBe(3);
         checkpoint(store.db);
         for (const key of ['a', 'b', 'c']) expect(fileHolds(file, `SUBJ-${key}-MARK`)).toBe(false);
         await store.close();

@@ -132,14 +132,16 @@ function prepareStatements(db: Database.Database) {
       .raw(true),
     // The primary key's BINARY collation orders keys by bytes, which for ids (ASCII) is the
     // order of JavaScript string comparison.
-    list: db.prepare<[string], SummaryRow>(
-      'SELECT key, class_id, version, updated_at FROM records WHERE subject_id = ? ORDER BY key',
+    list: db.prepare<[string, string], SummaryRow>(
+      'SELECT key, class_id, version, updated_at FROM records WHERE subject_id = ? AND jurisdiction = ? ORDER BY key',
     ),
     // rows as arrays (`raw`), in COLUMNS order: a scan reads thousands of rows, and an object per
     // row costs more than reading it
     scan: db.prepare<RecordScanParams, RecordTuple>(RECORD_SCAN_SQL).raw(true),
     deleteOne: db.prepare<[string, string]>('DELETE FROM records WHERE subject_id = ? AND key = ?'),
-    deleteSubject: db.prepare<[string]>('DELETE FROM records WHERE subject_id = ?'),
+    deleteSubject: db.prepare<[string, string]>(
+      'DELETE FROM records WHERE subject_id = ? AND jurisdiction = ?',
+    ),
     countAll: db.prepare<[], CountRow>('SELECT count(*) AS n FROM records'),
     countJurisdiction: db.prepare<[string], CountRow>(
       'SELECT count(*) AS n FROM records WHERE jurisdiction = ?',
@@ -261,9 +263,9 @@ export class SqliteRegionStore implements RegionStore {
     });
   }
 
-  async listRecords(subjectId: SubjectId): Promise<RecordSummary[]> {
+  async listRecords(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<RecordSummary[]> {
     return this.#run('list records', () =>
-      this.#statements.list.all(subjectId).map((row) => ({
+      this.#statements.list.all(subjectId, jurisdiction).map((row) => ({
         key: row.key as RecordKey,
         classId: row.class_id as ClassId,
         version: row.version,
@@ -292,8 +294,11 @@ export class SqliteRegionStore implements RegionStore {
     );
   }
 
-  async deleteSubject(subjectId: SubjectId): Promise<number> {
-    return this.writeBatched('delete subject', () => this.#statements.deleteSubject.run(subjectId).changes);
+  async deleteSubject(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<number> {
+    return this.writeBatched(
+      'delete subject',
+      () => this.#statements.deleteSubject.run(subjectId, jurisdiction).changes,
+    );
   }
 
   async countRecords(jurisdiction?: JurisdictionId): Promise<number> {
