@@ -17,14 +17,12 @@
  * Nothing is skipped: no operation streams or upgrades, so every one answers `app.inject`.
  * More runs: `DOMICILE_HOSTILE_RUNS=500 npx vitest run test/hostile-input.test.ts`.
  */
-import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CATALOG } from '../src/domain/errors.js';
 import type { PrincipalClaims } from '../src/services/access/tokens.js';
-import { TLOG_ERRORS } from '../src/tlog/errors.js';
 import {
   type AuthHeaders,
   openTestDeployment,
@@ -34,44 +32,28 @@ import {
   type TestDeployment,
   US_STEWARD,
 } from './support/deployment.js';
+import {
+  EXTRA_HEADERS,
+  encodedString,
+  errorCodeOf,
+  expectErrorShape,
+  FRAMING,
+  HOSTILE_CONTENT_TYPES,
+  HOSTILE_SEGMENTS,
+  knownArb,
+  Markers,
+  markedJson,
+  nonJsonArb,
+  type Part,
+  parseAnswer,
+  SLOT,
+  sendBytes,
+} from './support/hostile.js';
 
 const RUNS = Number(process.env.DOMICILE_HOSTILE_RUNS ?? 40);
 
-// ------------------------------------------------------------------------------------ markers
-
-/**
- * Generated requests carry placeholders; each is replaced by a fresh marker when the request is
- * sent, so every marker names the one request and the one position it was sent in.
- */
-const SLOT = { secret: 'zzSECRETzz', body: 'zzBODYzz', id: 'zzIDzz' } as const;
-const SLOT_PATTERN = /zz(SECRET|BODY|ID)zz/g;
-const RUN_TAG = randomBytes(4).toString('hex');
-const MARKER_PATTERN = new RegExp(`mk${RUN_TAG}n(\\d+)km`, 'g');
-
-/**
- * Where a marker was sent, hence where it may come back:
- * - `secret`: a header, a query parameter the route does not know, or the body of a refused
- *   request — nowhere;
- * - `body`: the body of the request in flight — only in its answer, if it succeeds;
- * - `stored`: the body of an accepted write — in a later success (a GET of the record);
- * - `id`: an otherwise valid id in the path or a known field — in answers (the API echoes ids),
- *   never in the operator log or the metrics.
- */
-type MarkerKind = 'secret' | 'body' | 'stored' | 'id';
-const markers: MarkerKind[] = [];
-
-function issueMarker(kind: MarkerKind): string {
-  markers.push(kind);
-  return `mk${RUN_TAG}n${markers.length - 1}km`;
-}
-
-/** The markers in `text`, with their kinds. */
-function markersIn(text: string): { marker: string; kind: MarkerKind }[] {
-  return [...text.matchAll(MARKER_PATTERN)].map((m) => ({
-    marker: m[0],
-    kind: markers[Number(m[1])] ?? 'secret',
-  }));
-}
+/** Every marker sent, with where it was sent (see `MarkerKind`). */
+const markers = new Markers();
 
 // ------------------------------------------------------------------------------------ the deployment
 
@@ -212,44 +194,6 @@ const KNOWN: Record<string, string[]> = {
 KNOWN.destination = KNOWN.to ?? [];
 KNOWN.region = KNOWN.to ?? [];
 
-/** Path segments that have broken routers before. */
-const HOSTILE_SEGMENTS = [
-  '',
-  '.',
-  '..',
-  '%2e%2e',
-  '..%2f..%2fpackage.json',
-  '%00',
-  'a%00b',
-  '%2F',
-  '%',
-  '%zz',
-  '%E0%A4%A',
-  '%C0%AE',
-  '~',
-  '__proto__',
-  'constructor',
-  'null',
-  '-1',
-  ' ',
-];
-
-const encodedString = (unit: 'grapheme' | 'binary-ascii') =>
-  fc.string({ unit, maxLength: 24 }).map(encodeURIComponent);
-
-/**
- * One of the deployment's names, the first (the US sentinel, its key, `US`, `protected`, …) half the
- * time: requests then often go all the way to an accepted write.
- */
-const knownArb = (names: readonly string[]): fc.Arbitrary<string> =>
-  fc.oneof(fc.constant(names[0] ?? ''), fc.constantFrom(...names));
-
-/** A part of a request (path, query, auth, body): values the API accepts, and hostile ones. */
-interface Part<T> {
-  readonly wellFormed: fc.Arbitrary<T>;
-  readonly hostile: fc.Arbitrary<T>;
-}
-
 function pathValuePart(param: { name: string; schema: JsonSchema }): Part<string> {
   const wellFormed: fc.WeightedArbitrary<string>[] = [
     { weight: 4, arbitrary: knownArb(KNOWN[param.name] ?? ['x']) },
@@ -319,21 +263,6 @@ function queryPart(known: readonly string[]): Part<string> {
       .map(join),
   };
 }
-
-/** Any JSON value with a marker somewhere in it. */
-const markedJson = (slot: string): fc.Arbitrary<unknown> =>
-  fc
-    .tuple(
-      fc.jsonValue({ maxDepth: 3 }),
-      fc.constantFrom<(v: unknown) => unknown>(
-        (v) => ({ note: slot, data: v }),
-        (v) => [v, slot],
-        (v) => ({ [slot]: v }),
-        () => slot,
-        (v) => ({ data: v, nested: { deeper: [`name ${slot}`] } }),
-      ),
-    )
-    .map(([v, wrap]) => wrap(v));
 
 /** A value the JSON schema accepts, drawn from the deployment's own names where there are some. */
 function validArb(schema: JsonSchema, name: string): fc.Arbitrary<unknown> {
@@ -455,38 +384,12 @@ const authPart: Part<Auth> = {
   ),
 };
 
-/** Headers the app should ignore; it must never echo those carrying a marker. */
-const EXTRA_HEADERS: readonly (readonly [string, string])[] = [
-  ['user-agent', `agent ${SLOT.secret}`],
-  ['x-request-id', SLOT.secret],
-  ['x-forwarded-for', SLOT.secret],
-  ['cookie', `session=${SLOT.secret}`],
-  ['referer', `https://example.test/${SLOT.secret}`],
-  ['x-domicile-region', SLOT.secret],
-  ['x-http-method-override', 'DELETE'],
-  ['accept', 'application/xml'],
-  ['accept-version', '9.9.9'],
-];
-
 interface Body {
   readonly contentType?: string;
   readonly payload?: string;
   /** Added to the real length in a lying `content-length` header. */
   readonly lengthSkew?: number;
 }
-
-const nonJsonArb = fc.oneof(
-  fc.string({ maxLength: 40 }).map((s) => `${s}${SLOT.body}`),
-  fc.constantFrom(
-    `{"a":"${SLOT.body}"`,
-    `\uFEFF{"a":"${SLOT.body}"}`,
-    `{"__proto__":{"x":"${SLOT.body}"}}`,
-    `{"constructor":{"prototype":{"x":"${SLOT.body}"}}}`,
-    `a=${SLOT.body}&b=1`,
-    `<x>${SLOT.body}</x>`,
-    '',
-  ),
-);
 
 function bodyPart(schema: JsonSchema | undefined): Part<Body> {
   const json = (v: unknown): Body => ({
@@ -508,20 +411,7 @@ function bodyPart(schema: JsonSchema | undefined): Part<Body> {
     {
       weight: 1,
       arbitrary: fc.record({
-        contentType: fc.oneof(
-          fc.constantFrom(
-            'text/plain',
-            'application/x-www-form-urlencoded',
-            'multipart/form-data; boundary=x',
-            'application/xml',
-            'application/jsonx',
-            'application/json-patch+json',
-            'application/json; charset=latin1',
-            '*/*',
-            '',
-          ),
-          fc.string({ maxLength: 30 }),
-        ),
+        contentType: fc.oneof(fc.constantFrom(...HOSTILE_CONTENT_TYPES), fc.string({ maxLength: 30 })),
         // what the route would accept as JSON, or not JSON at all
         payload: fc.oneof(nonJsonArb, wellFormedJson),
       }),
@@ -650,55 +540,10 @@ async function restoreSentinels(): Promise<void> {
   }
 }
 
-/** Status of each code: the catalog's, and the transparency log library's. */
-const STATUS_OF: Record<string, number> = Object.fromEntries(
-  Object.entries({ ...ERROR_CATALOG, ...TLOG_ERRORS }).map(([code, spec]) => [code, spec.status]),
-);
-/** Safe details some errors carry next to code and message (policy hash, k-anonymity figures). */
-const DETAIL_KEYS = new Set(['policyHash', 'determining', 'k', 'smallestGroup', 'groups', 'issues']);
-
-function expectErrorShape(context: string, status: number, contentType: unknown, text: string): void {
-  expect(String(contentType), `${context}: error content type`).toMatch(/^application\/json/);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Error(`${context}: error body is not JSON: ${text.slice(0, 300)}`);
-  }
-  const shape = `${context}: not the error shape: ${text.slice(0, 300)}`;
-  expect(body !== null && typeof body === 'object' && !Array.isArray(body), shape).toBe(true);
-  expect(Object.keys(body as object), shape).toEqual(['error']);
-  const error = (body as { error: Record<string, unknown> }).error;
-  expect(typeof error === 'object' && error !== null, shape).toBe(true);
-  expect(error.code, shape).toMatch(/^DOMICILE_ERR_[A-Z_]+$/);
-  expect(typeof error.message, shape).toBe('string');
-  for (const key of Object.keys(error)) {
-    expect(key === 'code' || key === 'message' || DETAIL_KEYS.has(key), `${shape}: field \`${key}\``).toBe(
-      true,
-    );
-  }
-  expect(status, `${context}: status of ${String(error.code)}`).toBe(STATUS_OF[String(error.code)]);
-}
-
-function errorCodeOf(text: string): unknown {
-  try {
-    return (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Sends one hostile request and checks every property on its answer. */
 async function exchange(request: HostileRequest): Promise<{ status: number; code: unknown }> {
   const ownBody: string[] = [];
-  const fill = (text: string) =>
-    text.replace(SLOT_PATTERN, (_, slot: string) => {
-      if (slot === 'SECRET') return issueMarker('secret');
-      if (slot === 'ID') return issueMarker('id');
-      const marker = issueMarker('body');
-      ownBody.push(marker);
-      return marker;
-    });
+  const fill = (text: string) => markers.fill(text, ownBody);
   const headers: Record<string, string> = {};
   for (const [name, value] of request.headers) headers[name] = fill(value);
   const { auth, body } = request;
@@ -736,18 +581,18 @@ async function exchange(request: HostileRequest): Promise<{ status: number; code
   if (status >= 400) expectErrorShape(context, status, res.headers['content-type'], res.body);
 
   // INVARIANT: what is sent where echoing it would be a leak never comes back
-  for (const { marker, kind } of markersIn(`${JSON.stringify(res.headers)}\n${res.body}`)) {
+  for (const { marker, kind } of markers.find(`${JSON.stringify(res.headers)}\n${res.body}`)) {
     const allowed = kind === 'id' || (ok && (kind === 'stored' || ownBody.includes(marker)));
     expect(
       allowed,
       `${context}: answered ${status} echoing a ${kind} marker: ${res.body.slice(0, 300)}`,
     ).toBe(true);
   }
-  for (const marker of ownBody) markers[Number(/n(\d+)km$/.exec(marker)?.[1])] = ok ? 'stored' : 'secret';
+  for (const marker of ownBody) markers.settle(marker, ok ? 'stored' : 'secret');
 
   // INVARIANT: no input (ids included) reaches the operator log
   for (const line of logLines.slice(logFrom)) {
-    expect(markersIn(line), `${context}: the operator log holds a marker: ${line}`).toEqual([]);
+    expect(markers.find(line), `${context}: the operator log holds a marker: ${line}`).toEqual([]);
   }
 
   if (request.method !== 'GET') {
@@ -893,10 +738,43 @@ describe('the public HTTP API under hostile input', () => {
   it('kept every marker out of the operator log and the metrics', async () => {
     // the log is really captured: refused tokens are logged (without the token)
     expect(logLines.some((line) => line.includes('bearer token refused'))).toBe(true);
-    expect(markers.length).toBeGreaterThan(operations.length);
-    expect(markersIn(logLines.join('\n'))).toEqual([]);
+    expect(markers.size).toBeGreaterThan(operations.length);
+    expect(markers.find(logLines.join('\n'))).toEqual([]);
     const metrics = await d.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.statusCode).toBe(200);
-    expect(markersIn(metrics.body)).toEqual([]);
+    expect(markers.find(metrics.body)).toEqual([]);
   });
+});
+
+/**
+ * Bytes that are not one well-formed HTTP/1.1 request never reach a route: `app.inject` cannot send
+ * them, so they go over a real socket. Node refuses them and the gateway's `clientErrorHandler`
+ * answers (or its `Host` check does), in the error shape like every other refusal.
+ */
+describe('the public HTTP API under malformed HTTP framing', () => {
+  let port = 0;
+  beforeAll(async () => {
+    await d.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (d.app.server.address() as AddressInfo).port;
+  });
+
+  it.each(FRAMING.map((framing) => [framing.what, framing] as const))(
+    'answers %s with a coded 4xx, leaking nothing and changing nothing',
+    async (what, { bytes, halfClose, status }) => {
+      const logFrom = logLines.length;
+      const raw = await sendBytes({ port }, Buffer.from(markers.fill(bytes('/v1/access-requests'), [])), {
+        halfClose,
+      });
+      const answer = parseAnswer(raw) ?? expect.fail(`${what}: no answer`);
+      expect(answer.status, answer.raw).toBe(status);
+      expect(answer.headers.connection?.toLowerCase(), answer.raw).toBe('close');
+      expectErrorShape(what, answer.status, answer.headers['content-type'], answer.body);
+      expect(markers.find(answer.raw), answer.raw).toEqual([]);
+      const logged = logLines.slice(logFrom).join('\n');
+      expect(markers.find(logged), logged).toEqual([]);
+      const before = lastState;
+      lastState = await observeState();
+      expect(lastState, `${what}: changed state`).toEqual(before);
+    },
+  );
 });

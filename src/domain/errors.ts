@@ -12,7 +12,10 @@ export interface ErrorSpec {
 }
 
 export const ERROR_CATALOG = {
-  DOMICILE_ERR_BAD_REQUEST: { status: 400, description: 'the request is malformed (JSON, types, fields)' },
+  DOMICILE_ERR_BAD_REQUEST: {
+    status: 400,
+    description: 'the request is malformed (HTTP framing, JSON, types, fields)',
+  },
   DOMICILE_ERR_INVALID_ID: {
     status: 400,
     description: 'an id is outside `[A-Za-z0-9._:-]{1,128}`',
@@ -44,6 +47,10 @@ export const ERROR_CATALOG = {
     status: 404,
     description: 'the web console is not built into this installation (`npm run build` builds it)',
   },
+  DOMICILE_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    description: 'the request was not received in time (its headers or body came too slowly)',
+  },
   DOMICILE_ERR_JURISDICTION_CONFLICT: {
     status: 409,
     description: 'the subject is registered in another jurisdiction',
@@ -51,7 +58,7 @@ export const ERROR_CATALOG = {
   DOMICILE_ERR_STATE_CONFLICT: {
     status: 409,
     description:
-      'the access request or policy set is not in a state that allows this step (already decided, expired, revoked or active)',
+      'the access request, policy set or data key is not in a state that allows this step (already decided, expired, revoked, active, or a key destroyed or superseded here)',
   },
   DOMICILE_ERR_MIGRATION_UNVERIFIED: {
     status: 409,
@@ -85,6 +92,10 @@ export const ERROR_CATALOG = {
       'a backup’s manifest signature or content does not verify (edited, truncated or foreign) (CLI exit code 2)',
   },
   DOMICILE_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  DOMICILE_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    description: 'the request headers exceed Node’s limit (`--max-http-header-size`, 16 KiB by default)',
+  },
   DOMICILE_ERR_REGION_UNAVAILABLE: {
     status: 503,
     description: 'no region of the jurisdiction can serve the request (routing fails closed)',

@@ -13,7 +13,7 @@ import type { Principal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import type { RequestContext } from '../services/vault/region-node.js';
 import type { Served, VaultService } from '../services/vault/vault.js';
-import { installErrorHandlers, sendFrameworkError } from './errors.js';
+import { clientErrorHandler, installErrorHandlers, sendFrameworkError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { HOME_SHARE_WINDOW } from './routing-figures.js';
 import { errorResponses, errorSchema, idParam } from './schemas.js';
@@ -94,15 +94,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     requestIdHeader: false,
     frameworkErrors: sendFrameworkError,
+    clientErrorHandler,
+    // Node's own refusal of a request without `Host` has no body: `installErrorHandlers` refuses it
+    http: { requireHostHeader: false },
     logController: new LogController({ disableRequestLogging: true }),
     logger:
       options.logger === false
         ? false
         : {
             level: options.logger === true || options.logger === undefined ? 'info' : options.logger.level,
-            // Personal data never reaches the operator log: no bodies, no headers, no URLs with ids.
+            // Personal data never reaches the operator log: no bodies, no headers, no URLs with ids,
+            // nor the bytes of a request Node could not parse (its `clientError` carries `rawPacket`).
             redact: {
-              paths: ['req.headers.authorization', 'req.body', 'res.body', '*.value'],
+              paths: ['req.headers.authorization', 'req.body', 'res.body', '*.value', 'err.rawPacket'],
               censor: '[redacted]',
             },
             serializers: {

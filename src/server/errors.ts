@@ -1,9 +1,12 @@
 /**
  * One error handler for every HTTP app: a `DomicileError` becomes its catalog status and
- * `{ "error": { "code", "message" } }`; Fastify's own errors are mapped to catalog codes; anything
- * else is an opaque 500 to the client and a full line (without request data) to the operator.
+ * `{ "error": { "code", "message" } }`; Fastify's own errors are mapped to catalog codes, and so are
+ * Node's (`clientErrorHandler`: bytes it cannot parse as a request, a request that times out);
+ * anything else is an opaque 500 to the client and a full line (without request data) to the operator.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomicileError } from '../domain/errors.js';
 import { TLOG_ERRORS, TlogError } from '../tlog/errors.js';
 
@@ -84,8 +87,18 @@ export function errorBody(error: CodedError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
 }
 
-/** Installs the error and not-found handlers on an app. */
+/**
+ * Installs the error and not-found handlers on an app, and the `Host` check of RFC 9112 §3.2 that
+ * the apps turn off in Node (`requireHostHeader: false`), whose 400 has no body at all.
+ */
 export function installErrorHandlers(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (lacksHost(request)) {
+      return reply
+        .status(400)
+        .send(errorBody(new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'malformed request: no host header')));
+    }
+  });
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const domicileError = toDomicileError(error);
     if (domicileError.code === 'DOMICILE_ERR_INTERNAL') {
@@ -111,6 +124,86 @@ export function installErrorHandlers(app: FastifyInstance): void {
 export function sendFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const domicileError = toDomicileError(error);
   void reply.status(domicileError.statusCode).send(errorBody(domicileError));
+}
+
+/**
+ * Whether an HTTP/1.1 request has no `Host` header, which a server must refuse with a 400.
+ * See: RFC 9112 §3.2
+ */
+export function lacksHost(request: FastifyRequest): boolean {
+  return request.raw.httpVersion === '1.1' && request.headers.host === undefined;
+}
+
+/** The catalog error a client error is answered with, by Node's error code. */
+function toClientError(error: ConnectionError): DomicileError {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new DomicileError('DOMICILE_ERR_REQUEST_TIMEOUT', 'request not received in time');
+    case 'HPE_HEADER_OVERFLOW':
+      return new DomicileError('DOMICILE_ERR_HEADERS_TOO_LARGE', 'request headers exceed the limit');
+    // Node answers this one with a 413 too
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new DomicileError('DOMICILE_ERR_PAYLOAD_TOO_LARGE', 'chunk extensions exceed the limit');
+    default:
+      return new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'malformed request');
+  }
+}
+
+/** How a client error is written: a content type and a body, from its catalog error. */
+type ClientErrorFormat = (error: DomicileError) => { readonly contentType: string; readonly body: string };
+
+/** The response a socket carries, when Node has one in flight on it (its own check; not public). */
+type HttpSocket = Socket & { readonly _httpMessage?: { readonly headersSent: boolean } | null };
+
+function answerClientError(
+  app: FastifyInstance,
+  error: ConnectionError,
+  socket: Socket,
+  format: ClientErrorFormat,
+): void {
+  // a reset connection is gone already: nothing to answer, nothing to close
+  // See: https://nodejs.org/api/http.html#event-clienterror
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const domicileError = toClientError(error);
+  // the code only: the error also carries the request's bytes (`rawPacket`)
+  app.log.trace({ code: error.code, status: domicileError.statusCode }, 'client error');
+  // as Node does: no answer in the middle of one already started on this connection
+  if (socket.writable && (socket as HttpSocket)._httpMessage?.headersSent !== true) {
+    const { contentType, body } = format(domicileError);
+    const status = domicileError.statusCode;
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+        `content-type: ${contentType}\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        'connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(error);
+}
+
+/**
+ * Fastify's `clientErrorHandler` option: what Node refuses before Fastify sees a request (bytes
+ * that are not HTTP/1.1, headers over the limit, a request that times out) answers like every other
+ * error, in place of Fastify's own JSON body. Nothing of the request is echoed.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: ConnectionError, socket: Socket): void {
+  answerClientError(this, error, socket, (domicileError) => ({
+    contentType: 'application/json; charset=utf-8',
+    body: JSON.stringify(errorBody(domicileError)),
+  }));
+}
+
+/** `clientErrorHandler` for an app that answers in one line of plain text (the witness). */
+export function plainTextClientErrorHandler(
+  this: FastifyInstance,
+  error: ConnectionError,
+  socket: Socket,
+): void {
+  answerClientError(this, error, socket, (domicileError) => ({
+    contentType: 'text/plain; charset=utf-8',
+    body: `${domicileError.message}\n`,
+  }));
 }
 
 function describeCause(cause: unknown): string | undefined {

@@ -53,7 +53,7 @@ import {
   type WireSubjectRef,
 } from '../services/routing/region-wire.js';
 import type { RegionClient } from '../services/vault/region-node.js';
-import { installErrorHandlers, sendFrameworkError } from './errors.js';
+import { clientErrorHandler, installErrorHandlers, sendFrameworkError } from './errors.js';
 import { registerLogRoutes } from './log-routes.js';
 import type { TlsMaterial } from './pki.js';
 
@@ -287,11 +287,14 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
       cert: options.tls.cert,
       key: options.tls.key,
       minVersion: 'TLSv1.3',
+      // Node's own refusal of a request without `Host` has no body: `installErrorHandlers` refuses it
+      requireHostHeader: false,
     },
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     frameworkErrors: sendFrameworkError,
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     logController: new LogController({ disableRequestLogging: true }),
     logger:
@@ -299,8 +302,9 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
         ? false
         : {
             level: options.logger === true || options.logger === undefined ? 'info' : options.logger.level,
-            // no bodies: they carry ids, ciphertext and values
-            redact: { paths: ['req.body', 'res.body', '*.value'], censor: '[redacted]' },
+            // no bodies: they carry ids, ciphertext and values; nor the bytes of a request Node could
+            // not parse, which its `clientError` carries as `rawPacket`
+            redact: { paths: ['req.body', 'res.body', '*.value', 'err.rawPacket'], censor: '[redacted]' },
             serializers: {
               req: (req: FastifyRequest) => ({
                 id: req.id,

@@ -96,7 +96,7 @@ export async function openTestDeployment(options: TestDeploymentOptions = {}): P
  * destination, so the destination (pino's public `symbols.streamSym`) is replaced on the logger
  * that owns it; the child logger of every request inherits it from there.
  */
-function redirectLog(app: FastifyInstance, sink: (line: string) => void): void {
+export function redirectLog(app: FastifyInstance, sink: (line: string) => void): void {
   let owner: object | null = app.log;
   while (owner !== null && !Object.hasOwn(owner, pino.symbols.streamSym))
     owner = Object.getPrototypeOf(owner);

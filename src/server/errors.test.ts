@@ -1,0 +1,88 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientErrorHandler, plainTextClientErrorHandler } from './errors.js';
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+/** An app on loopback that gives up on a request whose headers take over 200 ms. */
+async function serve(handler: typeof clientErrorHandler): Promise<number> {
+  const app = Fastify({
+    clientErrorHandler: handler,
+    requestTimeout: 1000,
+    http: { headersTimeout: 200, connectionsCheckingInterval: 50 },
+  });
+  apps.push(app);
+  // a response that starts and never ends
+  app.get('/started', (_request, reply) => {
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+    reply.raw.write('started\n');
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return (app.server.address() as AddressInfo).port;
+}
+
+/**
+ * Sends `first`, then `then` once the server has sent anything (if given), and reads until the
+ * server closes the connection.
+ */
+function exchange(port: number, first: string, then?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(first));
+    socket.setTimeout(5000, () => socket.destroy(new Error('no close within 5 s')));
+    socket.on('data', (chunk: Buffer) => {
+      if (received === '' && then !== undefined) socket.write(then);
+      received += chunk.toString('latin1');
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' ? resolve(received) : reject(error),
+    );
+    socket.on('close', () => resolve(received));
+  });
+}
+
+function split(answer: string): { head: string; body: string } {
+  const end = answer.indexOf('\r\n\r\n');
+  return { head: answer.slice(0, end), body: answer.slice(end + 4) };
+}
+
+describe('clientErrorHandler', () => {
+  describe('when a request does not arrive in time', () => {
+    it('answers a coded 408 and closes', async () => {
+      const port = await serve(clientErrorHandler);
+      const { head, body } = split(await exchange(port, 'GET / HTTP/1.1\r\nhost: x\r\n'));
+      expect(head).toMatch(/^HTTP\/1\.1 408 /);
+      expect(head).toContain('\r\ncontent-type: application/json; charset=utf-8');
+      expect(head).toContain(`\r\ncontent-length: ${Buffer.byteLength(body)}`);
+      expect(head).toContain('\r\nconnection: close');
+      expect(JSON.parse(body)).toEqual({
+        error: { code: 'DOMICILE_ERR_REQUEST_TIMEOUT', message: expect.any(String) },
+      });
+    });
+
+    it('answers in one line of plain text for an app that speaks it', async () => {
+      const port = await serve(plainTextClientErrorHandler);
+      const { head, body } = split(await exchange(port, 'GET / HTTP/1.1\r\nhost: x\r\n'));
+      expect(head).toMatch(/^HTTP\/1\.1 408 /);
+      expect(head).toContain('\r\ncontent-type: text/plain; charset=utf-8');
+      expect(body).toMatch(/^[^\n]+\n$/);
+    });
+  });
+
+  describe('when a response is already under way on the connection', () => {
+    it('writes nothing into it, and closes', async () => {
+      const port = await serve(clientErrorHandler);
+      // a second, malformed request pipelined after the first, once its answer has started
+      const answer = await exchange(port, 'GET /started HTTP/1.1\r\nhost: x\r\n\r\n', 'NOT HTTP\r\n\r\n');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.endsWith('\r\n\r\nstarted\n'), answer).toBe(true);
+      expect(answer).not.toContain('DOMICILE_ERR');
+    });
+  });
+});
