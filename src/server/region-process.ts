@@ -192,6 +192,10 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
         new ReplicaHandoff(
           options,
           FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${options.regionId}.jsonl`)),
+          // replicas the region refused for good (e.g. of a subject erased there meanwhile)
+          FileSpool.open<WireReplica>(
+            join(dataDir, regionId, 'replica-spool', `${options.regionId}.rejected.jsonl`),
+          ),
           warn(`replica handoff to ${options.regionId}`),
         ),
     );
@@ -219,7 +223,11 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
         join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.jsonl`),
       );
       closers.add(() => spool.close());
-      const relay = new SpoolingAuditSink({ home, spool, onError: warn('audit relay') });
+      const rejected = FileSpool.open<AuditEvent>(
+        join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.rejected.jsonl`),
+      );
+      closers.add(() => rejected.close());
+      const relay = new SpoolingAuditSink({ home, spool, rejected, onError: warn('audit relay') });
       closers.add(() => relay.close());
       relays.set(jurisdictionId, relay);
     }
@@ -307,15 +315,23 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
 class ReplicaHandoff extends HttpsRegionClient {
   private readonly forwarder: SpooledForwarder<WireReplica>;
   private readonly spool: FileSpool<WireReplica>;
+  private readonly rejected: FileSpool<WireReplica>;
 
   constructor(
     options: HttpsRegionClientOptions,
     spool: FileSpool<WireReplica>,
+    rejected: FileSpool<WireReplica>,
     onError: (error: unknown) => void,
   ) {
     super(options);
     this.spool = spool;
-    this.forwarder = new SpooledForwarder({ send: (wire) => this.sendReplica(wire), spool, onError });
+    this.rejected = rejected;
+    this.forwarder = new SpooledForwarder({
+      send: (wire) => this.sendReplica(wire),
+      spool,
+      rejected,
+      onError,
+    });
   }
 
   override receiveReplica(replica: Replica): Promise<void> {
@@ -328,11 +344,12 @@ class ReplicaHandoff extends HttpsRegionClient {
     return this.forwarder.pending;
   }
 
-  /** Stops delivering (what waits stays on disk) and closes the connections and the spool. */
+  /** Stops delivering (what waits stays on disk) and closes the connections and the spools. */
   override async close(): Promise<void> {
     await this.forwarder.close();
     super.close();
     this.spool.close();
+    this.rejected.close();
   }
 }
 

@@ -58,6 +58,8 @@ export interface SpoolingAuditSinkOptions {
   /** The jurisdiction's home region node. */
   readonly home: AuditRelayTarget;
   readonly spool: Spool<AuditEvent>;
+  /** Where events home refuses for good are kept for the operator (see `SpooledForwarderOptions`). */
+  readonly rejected?: Spool<AuditEvent>;
   readonly retryMs?: number;
   readonly onError?: (error: unknown) => void;
 }

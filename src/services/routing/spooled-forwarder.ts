@@ -19,6 +19,11 @@ export function isUnavailable(error: unknown): boolean {
   return error instanceof DomicileError && UNAVAILABLE.has(error.code);
 }
 
+/** Whether the node refused the item itself, for good (a 4xx): sending it again cannot succeed. */
+function isRefusal(error: unknown): boolean {
+  return error instanceof DomicileError && error.statusCode >= 400 && error.statusCode < 500;
+}
+
 /** Items delivered from a spool between two rewrites of the spool file. */
 const DELIVERY_BATCH = 256;
 
@@ -37,7 +42,13 @@ export interface SpooledForwarderOptions<T> {
   readonly spool: Spool<T>;
   /** How often delivery from the spool is retried; default 1000 ms. */
   readonly retryMs?: number;
-  /** Receives delivery failures other than "node unavailable" (the item stays spooled). */
+  /**
+   * Where a spooled item goes that the node refuses for good (a 4xx, e.g. a replica of a subject
+   * erased there meanwhile), so that it does not hold back every item behind it; it is kept there
+   * for the operator. Without it such an item stays first in the spool and is retried.
+   */
+  readonly rejected?: Spool<T>;
+  /** Receives delivery failures other than "node unavailable" (refusals included). */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -103,13 +114,20 @@ export class SpooledForwarder<T> {
   }
 
   private async deliver(): Promise<void> {
-    const { spool, send } = this.options;
+    const { spool, send, rejected } = this.options;
     while (spool.size > 0 && !this.closed) {
       // delivered items leave the spool a batch at a time (one file rewrite per batch)
       let delivered = 0;
       try {
         for (const item of spool.peek(DELIVERY_BATCH)) {
-          await send(item);
+          try {
+            await send(item);
+          } catch (error) {
+            if (rejected === undefined || !isRefusal(error)) throw error;
+            // kept before it leaves the spool: a crash in between delivers it twice, never loses it
+            rejected.append(item);
+            this.options.onError?.(error);
+          }
           delivered++;
         }
       } catch (error) {
