@@ -85,6 +85,31 @@ describe('TokenVerifier', () => {
       });
       expect(await verifier.verify(token)).toBe(await verifier.verify(token));
     });
+
+    it('refuses a cached token as expired once its `exp` has passed', async () => {
+      let nowMs = Date.now();
+      const clocked = new TokenVerifier({
+        issuers: [ownIssuer(own.publicKey, 'domicile.local', 'domicile')],
+        now: () => nowMs,
+      });
+      const token = await issueToken({
+        privateKey: own.privateKey,
+        issuer: 'domicile.local',
+        audience: 'domicile',
+        ttlSeconds: 60,
+        claims: { sub: 'alice', type: 'employee' },
+      });
+      expect((await clocked.verify(token)).id).toBe('alice');
+      nowMs += 59_000;
+      expect((await clocked.verify(token)).id).toBe('alice');
+      nowMs += 2_000;
+      for (let i = 0; i < 2; i++) {
+        await expect(clocked.verify(token)).rejects.toMatchObject({
+          code: 'DOMICILE_ERR_UNAUTHENTICATED',
+          message: 'invalid token: expired',
+        });
+      }
+    });
   });
 
   describe('with an ES256 issuer configured by PEM', () => {

@@ -216,8 +216,12 @@ export class TokenVerifier {
     const cacheKey = hash('sha256', token, 'base64');
     const cached = this.cache.get(cacheKey);
     const nowMs = this.now();
-    if (cached && cached.expiresAt > nowMs) return cached.principal;
-    if (cached) this.cache.delete(cacheKey);
+    if (cached) {
+      if (cached.expiresAt > nowMs) return cached.principal;
+      // its signature was verified and it is past its `exp` now: refused without verifying it again,
+      // so a replayed expired token costs a lookup, not a signature check (`exp` is required)
+      throw unauthenticated('expired');
+    }
     // `iss` is untrusted until the signature verifies: it only picks which keys to verify with,
     // and jwtVerify then checks it again against the issuer it picked.
     let claimedIssuer: unknown;
