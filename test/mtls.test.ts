@@ -345,7 +345,9 @@ describe('a region node behind mutual TLS', () => {
       const node = d.node(ASHBURN);
       await node.putRecord(ctx(), ref('mtls-r1'), PROTECTED, { v: 42 });
       // Phoenix loses its copy (the replication of the write above), keeping the subject's key
-      await d.stores.get(PHOENIX)?.deleteRecord('mtls-r1' as SubjectId, 'name' as RecordKey);
+      await d.stores
+        .get(PHOENIX)
+        ?.deleteRecord('mtls-r1' as SubjectId, 'name' as RecordKey, 'US' as JurisdictionId);
       expect((await failure(d.node(PHOENIX).getRecord(ctx(), ref('mtls-r1')))).code).toBe(
         'DOMICILE_ERR_RECORD_NOT_FOUND',
       );

@@ -534,8 +534,8 @@ describe.each(STORE_ADAPTERS)('the %s region store and subject directory', (_nam
         expect((await store.listRecords('sentinel' as SubjectId, US)).map((r) => r.key)).toEqual(
           ['a', 'b', p].sort((x, y) => Buffer.compare(utf8(x), utf8(y))),
         );
-        expect(await store.deleteRecord('sentinel' as SubjectId, p as RecordKey)).toBe(true);
-        expect(await store.deleteRecord(p as SubjectId, 'a' as RecordKey)).toBe(false);
+        expect(await store.deleteRecord('sentinel' as SubjectId, p as RecordKey, US)).toBe(true);
+        expect(await store.deleteRecord(p as SubjectId, 'a' as RecordKey, US)).toBe(false);
         expect(await store.deleteSubject(p as SubjectId, US)).toBe(0);
         expect(await store.deleteSubject(p as SubjectId, p as JurisdictionId)).toBe(1);
 

@@ -351,22 +351,29 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         const b = makeRecord({ key: key('b') });
         const other = makeRecord({ subjectId: subject('subject-2'), key: key('a') });
         for (const record of [a, b, other]) await store.putRecord(record, 0);
-        expect(await store.deleteRecord(a.subjectId, a.key)).toBe(true);
+        expect(await store.deleteRecord(a.subjectId, a.key, US)).toBe(true);
         expect(await store.getRecord(a.subjectId, a.key)).toBeUndefined();
         expect(plain(await store.getRecord(b.subjectId, b.key))).toEqual(plain(b));
         expect(plain(await store.getRecord(other.subjectId, other.key))).toEqual(plain(other));
       });
 
       it('returns false when the record does not exist', async () => {
-        expect(await store.deleteRecord(subject('nobody'), key('profile'))).toBe(false);
+        expect(await store.deleteRecord(subject('nobody'), key('profile'), US)).toBe(false);
         await store.putRecord(makeRecord(), 0);
-        await store.deleteRecord(subject('subject-1'), key('profile'));
-        expect(await store.deleteRecord(subject('subject-1'), key('profile'))).toBe(false);
+        await store.deleteRecord(subject('subject-1'), key('profile'), US);
+        expect(await store.deleteRecord(subject('subject-1'), key('profile'), US)).toBe(false);
+      });
+
+      it("leaves another jurisdiction's row of the same subject and key", async () => {
+        const theirs = makeRecord({ jurisdiction: EU });
+        await store.putRecord(theirs, 0);
+        expect(await store.deleteRecord(theirs.subjectId, theirs.key, US)).toBe(false);
+        expect(plain(await store.getRecord(theirs.subjectId, theirs.key))).toEqual(plain(theirs));
       });
 
       it('lets the key be created again from expectedVersion 0', async () => {
         await store.putRecord(makeRecord(), 0);
-        await store.deleteRecord(subject('subject-1'), key('profile'));
+        await store.deleteRecord(subject('subject-1'), key('profile'), US);
         expect(await store.putRecord(makeRecord({ keyId: 'again' }), 1)).toBe('conflict');
         expect(await store.putRecord(makeRecord({ keyId: 'again' }), 0)).toBe('written');
         expect((await store.getRecord(subject('subject-1'), key('profile')))?.keyId).toBe('again');
@@ -455,7 +462,7 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         expect(await store.countRecords(EU)).toBe(2);
         expect(await store.countRecords('SG' as JurisdictionId)).toBe(0);
         expect(await store.countRecords()).toBe(5);
-        await store.deleteRecord(subject('eu-1'), key('a'));
+        await store.deleteRecord(subject('eu-1'), key('a'), EU);
         expect(await store.countRecords(EU)).toBe(1);
         expect(await store.countRecords()).toBe(4);
       });
@@ -513,7 +520,7 @@ export function describeRegionStoreConformance(name: string, open: () => Promise
         await expectStoreUnavailable(store.putRecordIfNewer(nextVersion(record)));
         await expectStoreUnavailable(store.getRecord(record.subjectId, record.key));
         await expectStoreUnavailable(store.listRecords(record.subjectId, US));
-        await expectStoreUnavailable(store.deleteRecord(record.subjectId, record.key));
+        await expectStoreUnavailable(store.deleteRecord(record.subjectId, record.key, US));
         await expectStoreUnavailable(store.deleteSubject(record.subjectId, US));
         await expectStoreUnavailable(store.countRecords());
         await expectStoreUnavailable(store.countRecords(US));

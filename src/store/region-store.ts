@@ -71,8 +71,8 @@ export interface RegionStore {
    */
   listRecords(subjectId: SubjectId, jurisdiction: JurisdictionId): Promise<RecordSummary[]>;
 
-  /** Deletes one record; true when it existed. */
-  deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean>;
+  /** Deletes one record of `jurisdiction`; true when it existed (another jurisdiction's row stays). */
+  deleteRecord(subjectId: SubjectId, key: RecordKey, jurisdiction: JurisdictionId): Promise<boolean>;
 
   /**
    * Deletes every record of the subject in `jurisdiction`; returns how many there were. Rows of

@@ -258,9 +258,7 @@ export class RegionNode implements RegionClient {
     assertMayHold(config, this.regionId, ref.jurisdiction, classId);
     await this.authorizeAndAudit(ctx, 'delete', 'record.delete', ref, record?.classId);
     const deletedHere =
-      record !== undefined &&
-      record.jurisdiction === ref.jurisdiction &&
-      (await store.deleteRecord(ref.subjectId, ref.key));
+      record !== undefined && (await store.deleteRecord(ref.subjectId, ref.key, ref.jurisdiction));
     // during a cut-over the legacy copy goes too, or the migration would bring it back
     const deletedDraining = await this.deleteInDraining(ref);
     if (!deletedHere && !deletedDraining) {
@@ -367,8 +365,7 @@ export class RegionNode implements RegionClient {
     if (replica.kind === 'delete') {
       const { ref } = replica;
       // INVARIANT R1: a replica of one jurisdiction never deletes another's row of the same id
-      const existing = await store.getRecord(ref.subjectId, ref.key);
-      if (existing?.jurisdiction === ref.jurisdiction) await store.deleteRecord(ref.subjectId, ref.key);
+      await store.deleteRecord(ref.subjectId, ref.key, ref.jurisdiction);
       return;
     }
     if (replica.kind === 'sealed') {

@@ -102,7 +102,7 @@ function buildStatements(database: PostgresDatabase) {
     scan: `SELECT ${COLUMNS} FROM ${records}
       WHERE (subject_id, key) > ($1, $2) AND ($3::text IS NULL OR jurisdiction = $3)
       ORDER BY subject_id, key LIMIT $4`,
-    deleteOne: `DELETE FROM ${records} WHERE subject_id = $1 AND key = $2`,
+    deleteOne: `DELETE FROM ${records} WHERE subject_id = $1 AND key = $2 AND jurisdiction = $3`,
     deleteSubject: `DELETE FROM ${records} WHERE subject_id = $1 AND jurisdiction = $2`,
     countAll: `SELECT count(*) AS n FROM ${records}`,
     countJurisdiction: `SELECT count(*) AS n FROM ${records} WHERE jurisdiction = $1`,
@@ -218,8 +218,12 @@ export class PostgresRegionStore implements RegionStore {
     return rows.map(toRecord);
   }
 
-  async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {
-    const result = await this.database.query('delete record', this.#sql.deleteOne, [subjectId, key]);
+  async deleteRecord(subjectId: SubjectId, key: RecordKey, jurisdiction: JurisdictionId): Promise<boolean> {
+    const result = await this.database.query('delete record', this.#sql.deleteOne, [
+      subjectId,
+      key,
+      jurisdiction,
+    ]);
     return result.rowCount === 1;
   }
 

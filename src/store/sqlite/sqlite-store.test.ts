@@ -249,7 +249,9 @@ describe('SqliteRegionStore', () => {
         checkpoint(store.db);
         expect(fileHolds(file, marker)).toBe(true);
 
-        expect(await store.deleteRecord('subject-1' as SubjectId, 'profile' as RecordKey)).toBe(true);
+        expect(
+          await store.deleteRecord('subject-1' as SubjectId, 'profile' as RecordKey, 'US' as JurisdictionId),
+        ).toBe(true);
         checkpoint(store.db);
         expect(fileHolds(file, marker)).toBe(false);
         await store.close();
@@ -294,7 +296,7 @@ describe('SqliteRegionStore', () => {
       store.db.pragma('secure_delete = OFF');
       await store.putRecord(record({ ciphertext: patterned('STILL-HERE-0c4f', 400) }), 0);
       await store.putRecord(record({ key: 'neighbour' as RecordKey }), 0);
-      await store.deleteRecord('subject-1' as SubjectId, 'profile' as RecordKey);
+      await store.deleteRecord('subject-1' as SubjectId, 'profile' as RecordKey, 'US' as JurisdictionId);
       checkpoint(store.db);
       expect(fileHolds(file, 'STILL-HERE-0c4f')).toBe(true);
       await store.close();

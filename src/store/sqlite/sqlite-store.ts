@@ -138,7 +138,9 @@ function prepareStatements(db: Database.Database) {
     // rows as arrays (`raw`), in COLUMNS order: a scan reads thousands of rows, and an object per
     // row costs more than reading it
     scan: db.prepare<RecordScanParams, RecordTuple>(RECORD_SCAN_SQL).raw(true),
-    deleteOne: db.prepare<[string, string]>('DELETE FROM records WHERE subject_id = ? AND key = ?'),
+    deleteOne: db.prepare<[string, string, string]>(
+      'DELETE FROM records WHERE subject_id = ? AND key = ? AND jurisdiction = ?',
+    ),
     deleteSubject: db.prepare<[string, string]>(
       'DELETE FROM records WHERE subject_id = ? AND jurisdiction = ?',
     ),
@@ -287,10 +289,10 @@ export class SqliteRegionStore implements RegionStore {
     return this.#run('scan records', () => this.#statements.scan.all(scanParams(options)));
   }
 
-  async deleteRecord(subjectId: SubjectId, key: RecordKey): Promise<boolean> {
+  async deleteRecord(subjectId: SubjectId, key: RecordKey, jurisdiction: JurisdictionId): Promise<boolean> {
     return this.writeBatched(
       'delete record',
-      () => this.#statements.deleteOne.run(subjectId, key).changes === 1,
+      () => this.#statements.deleteOne.run(subjectId, key, jurisdiction).changes === 1,
     );
   }
 
