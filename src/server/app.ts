@@ -13,7 +13,7 @@ import type { Principal } from '../services/access/principal.js';
 import type { TokenVerifier } from '../services/access/tokens.js';
 import type { RequestContext } from '../services/vault/region-node.js';
 import type { Served, VaultService } from '../services/vault/vault.js';
-import { clientErrorHandler, installErrorHandlers, sendFrameworkError } from './errors.js';
+import { ERROR_OPTIONS, installErrorHandlers } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { HOME_SHARE_WINDOW } from './routing-figures.js';
 import { errorResponses, errorSchema, idParam } from './schemas.js';
@@ -93,9 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // no type coercion and no silent stripping: a wrong type or an unknown field is a 400
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     requestIdHeader: false,
-    frameworkErrors: sendFrameworkError,
-    clientErrorHandler,
-    // Node's own refusal of a request without `Host` has no body: `installErrorHandlers` refuses it
+    ...ERROR_OPTIONS,
     http: { requireHostHeader: false },
     logController: new LogController({ disableRequestLogging: true }),
     logger:

@@ -100,32 +100,39 @@ export function installErrorHandlers(app: FastifyInstance): void {
       .status(400)
       .send(errorBody(new DomicileError('DOMICILE_ERR_BAD_REQUEST', 'malformed request: no host header')));
   });
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const domicileError = toDomicileError(error);
-    if (domicileError.code === 'DOMICILE_ERR_INTERNAL') {
-      request.log.error({ err: error }, 'unexpected error');
-    } else if (domicileError.statusCode >= 500) {
-      request.log.warn(
-        { code: domicileError.code, cause: describeCause(domicileError.cause) },
-        domicileError.message,
-      );
-    }
-    void reply.status(domicileError.statusCode).send(errorBody(domicileError));
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((_request, reply) => {
     void reply.status(404).send(errorBody(new DomicileError('DOMICILE_ERR_NOT_FOUND', 'no such route')));
   });
 }
 
-/**
- * Fastify's `frameworkErrors` option: what the router refuses before any route or error handler
- * runs (a malformed percent-encoding, a path parameter over `maxParamLength`) answers like every
- * other error. Fastify's default body is not the error shape and echoes the whole URL, ids included.
- */
-export function sendFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+/** Answers an error with its catalog status and body; an unexpected one is logged in full first. */
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const domicileError = toDomicileError(error);
+  if (domicileError.code === 'DOMICILE_ERR_INTERNAL') {
+    request.log.error({ err: error }, 'unexpected error');
+  } else if (domicileError.statusCode >= 500) {
+    request.log.warn(
+      { code: domicileError.code, cause: describeCause(domicileError.cause) },
+      domicileError.message,
+    );
+  }
   void reply.status(domicileError.statusCode).send(errorBody(domicileError));
 }
+
+/**
+ * The Fastify options every JSON app is built with, so that what is refused before
+ * `installErrorHandlers`' handlers run answers like every other error:
+ * - `frameworkErrors`: what the router refuses (a malformed percent-encoding, a path parameter over
+ *   `maxParamLength`); Fastify's own body is not the error shape and echoes the whole URL;
+ * - `clientErrorHandler`: what Node refuses before Fastify sees a request.
+ * Pair it with `requireHostHeader: false` in the server options: Node's own refusal of a request
+ * without `Host` has no body, and `installErrorHandlers` refuses it instead.
+ */
+export const ERROR_OPTIONS = {
+  frameworkErrors: sendError,
+  clientErrorHandler,
+} as const;
 
 /**
  * Whether an HTTP/1.1 request has no `Host` header, which a server must refuse with a 400.

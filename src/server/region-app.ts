@@ -53,7 +53,7 @@ import {
   type WireSubjectRef,
 } from '../services/routing/region-wire.js';
 import type { RegionClient } from '../services/vault/region-node.js';
-import { clientErrorHandler, installErrorHandlers, sendFrameworkError } from './errors.js';
+import { ERROR_OPTIONS, installErrorHandlers } from './errors.js';
 import { registerLogRoutes } from './log-routes.js';
 import type { TlsMaterial } from './pki.js';
 
@@ -287,14 +287,12 @@ export async function buildRegionApp(options: RegionAppOptions): Promise<RegionA
       cert: options.tls.cert,
       key: options.tls.key,
       minVersion: 'TLSv1.3',
-      // Node's own refusal of a request without `Host` has no body: `installErrorHandlers` refuses it
       requireHostHeader: false,
     },
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    frameworkErrors: sendFrameworkError,
-    clientErrorHandler,
+    ...ERROR_OPTIONS,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     logController: new LogController({ disableRequestLogging: true }),
     logger:
