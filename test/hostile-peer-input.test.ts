@@ -48,7 +48,12 @@ import {
 import { buildRegionApp } from '../src/server/region-app.js';
 import { buildWitnessApp } from '../src/server/witness-app.js';
 import type { Principal } from '../src/services/access/principal.js';
-import { encodeReplica, REGION_API, type WirePrincipal } from '../src/services/routing/region-wire.js';
+import {
+  encodeContext,
+  encodeReplica,
+  REGION_API,
+  type WirePrincipal,
+} from '../src/services/routing/region-wire.js';
 import type { RecordRef, RequestContext } from '../src/services/vault/region-node.js';
 import type { StoredRecord } from '../src/store/region-store.js';
 import { openSqliteLogStorage } from '../src/store/sqlite/sqlite-log-storage.js';
@@ -84,6 +89,7 @@ import {
   SLOT,
   sendBytes,
 } from './support/hostile.js';
+import { sgOfficer, steward, usApp } from './support/principals.js';
 
 const RUNS = Number(process.env.DOMICILE_HOSTILE_RUNS ?? 40);
 
@@ -172,39 +178,9 @@ const regionPort = (region.server.address() as AddressInfo).port;
 const callRegion = (peer: PeerName, request: WireRequest) =>
   sendBytes({ port: regionPort, tls: PEERS[peer] }, frame(request));
 
-const steward: Principal = {
-  id: 'steward-1',
-  type: 'employee',
-  department: 'us-data-security',
-  roles: [],
-  country: 'US',
-  mfa: false,
-};
-const usApp: Principal = {
-  id: 'us-video-app',
-  type: 'service',
-  department: undefined,
-  roles: ['app'],
-  country: 'US',
-  mfa: false,
-  jurisdiction: 'US',
-};
-const sgOfficer: Principal = {
-  ...steward,
-  id: 'sg-officer',
-  department: 'sg-data-protection',
-  country: 'SG',
-};
 const contextOf = (principal: Principal): RequestContext => ({ requestId: 'hostile-peer-seed', principal });
 /** The steward as a gateway sends it. */
-const STEWARD: WirePrincipal = {
-  id: 'steward-1',
-  type: 'employee',
-  department: 'us-data-security',
-  roles: [],
-  country: 'US',
-  mfa: false,
-};
+const STEWARD: WirePrincipal = encodeContext({ requestId: 'steward', principal: steward }).principal;
 
 /** The record no request may change unless accepted; written back after accepted writes change it. */
 const SENTINEL: RecordRef = {

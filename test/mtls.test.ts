@@ -28,6 +28,7 @@ import { REGION_API } from '../src/services/routing/region-wire.js';
 import { Router } from '../src/services/routing/router.js';
 import type { RecordRef, RegionClient, RequestContext } from '../src/services/vault/region-node.js';
 import { logEntries, openTestDeployment, type TestDeployment } from './support/deployment.js';
+import { sgOfficer, steward, usApp } from './support/principals.js';
 
 const logEntriesOf = async (jurisdiction: JurisdictionId) => {
   await d.audit.logs.get(jurisdiction)?.log.flush();
@@ -42,29 +43,6 @@ const PROTECTED = 'protected' as ClassId;
 const INTEROPERABLE = 'interoperable' as ClassId;
 const DAY = 86_400_000;
 
-const steward: Principal = {
-  id: 'steward-1',
-  type: 'employee',
-  department: 'us-data-security',
-  roles: [],
-  country: 'US',
-  mfa: false,
-};
-const sgOfficer: Principal = {
-  ...steward,
-  id: 'sg-officer',
-  department: 'sg-data-protection',
-  country: 'SG',
-};
-const usApp: Principal = {
-  id: 'us-video-app',
-  type: 'service',
-  department: undefined,
-  roles: ['app'],
-  country: 'US',
-  mfa: false,
-  jurisdiction: 'US',
-};
 const ctx = (principal: Principal = steward): RequestContext => ({
   requestId: `req-${randomBytes(4).toString('hex')}`,
   principal,
