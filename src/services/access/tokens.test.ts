@@ -75,14 +75,18 @@ describe('TokenVerifier', () => {
       });
     });
 
-    it('keeps a verified token in its cache (same principal object)', async () => {
-      const token = await issueToken({
+    /** A token of the deployment's own issuer for employee `alice`, valid 60 s. */
+    const aliceToken = () =>
+      issueToken({
         privateKey: own.privateKey,
         issuer: 'domicile.local',
         audience: 'domicile',
         ttlSeconds: 60,
         claims: { sub: 'alice', type: 'employee' },
       });
+
+    it('keeps a verified token in its cache (same principal object)', async () => {
+      const token = await aliceToken();
       expect(await verifier.verify(token)).toBe(await verifier.verify(token));
     });
 
@@ -92,13 +96,7 @@ describe('TokenVerifier', () => {
         issuers: [ownIssuer(own.publicKey, 'domicile.local', 'domicile')],
         now: () => nowMs,
       });
-      const token = await issueToken({
-        privateKey: own.privateKey,
-        issuer: 'domicile.local',
-        audience: 'domicile',
-        ttlSeconds: 60,
-        claims: { sub: 'alice', type: 'employee' },
-      });
+      const token = await aliceToken();
       expect((await clocked.verify(token)).id).toBe('alice');
       nowMs += 59_000;
       expect((await clocked.verify(token)).id).toBe('alice');
