@@ -19,11 +19,21 @@ const UNAVAILABLE = [
 /** Told which region served (or that none could), for metrics. No personal data. */
 export type RoutingObserver = (jurisdiction: JurisdictionId, region: RegionId | null, home: boolean) => void;
 
+/** A jurisdiction's regions as routing uses them, derived once from the configuration. */
+interface Routes {
+  readonly home: RegionId | undefined;
+  readonly serving: readonly RegionId[];
+  readonly draining: readonly RegionId[];
+}
+
 /** Picks the region that serves a jurisdiction's request, in order, failing closed. */
 export class Router {
   private readonly config: Config;
   private readonly clients: ReadonlyMap<RegionId, RegionClient>;
   private readonly observe: RoutingObserver | undefined;
+  // the configuration does not change while a process runs (a wipe is followed by a restart), so
+  // a jurisdiction's routes are derived on its first request, not on every one
+  private readonly routes = new Map<JurisdictionId, Routes>();
 
   constructor(config: Config, clients: ReadonlyMap<RegionId, RegionClient>, observe?: RoutingObserver) {
     this.config = config;
@@ -33,7 +43,20 @@ export class Router {
 
   /** The regions that would be tried for a jurisdiction, in order. */
   candidates(jurisdiction: JurisdictionId): RegionId[] {
-    return servingRegions(this.config, jurisdiction);
+    return [...this.routesOf(jurisdiction).serving];
+  }
+
+  private routesOf(jurisdiction: JurisdictionId): Routes {
+    let routes = this.routes.get(jurisdiction);
+    if (routes === undefined) {
+      routes = {
+        home: this.config.jurisdictions.get(jurisdiction)?.home,
+        serving: servingRegions(this.config, jurisdiction),
+        draining: drainingRegions(this.config, jurisdiction),
+      };
+      this.routes.set(jurisdiction, routes);
+    }
+    return routes;
   }
 
   /**
@@ -62,7 +85,7 @@ export class Router {
     op: (client: RegionClient) => Promise<T>,
     merge?: (served: T, drained: T) => { readonly result: T; readonly changed: boolean },
   ): Promise<{ result: T; region: RegionId }> {
-    const draining = drainingRegions(this.config, jurisdiction);
+    const { draining } = this.routesOf(jurisdiction);
     if (draining.length === 0) return this.serve(jurisdiction, op);
     let served: { result: T; region: RegionId } | undefined;
     let notFound: unknown;
@@ -101,7 +124,7 @@ export class Router {
   }
 
   private homeOf(jurisdiction: JurisdictionId): RegionId | undefined {
-    return this.config.jurisdictions.get(jurisdiction)?.home;
+    return this.routesOf(jurisdiction).home;
   }
 
   private async serveUnobserved<T>(
@@ -109,7 +132,7 @@ export class Router {
     op: (client: RegionClient) => Promise<T>,
   ): Promise<{ result: T; region: RegionId }> {
     let lastCause: unknown;
-    for (const regionId of this.candidates(jurisdiction)) {
+    for (const regionId of this.routesOf(jurisdiction).serving) {
       const client = this.clients.get(regionId);
       if (!client) continue;
       try {
