@@ -6,7 +6,11 @@
  */
 import { randomBytes, webcrypto } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import {
+  createServer as createHttpsServer,
+  type Server as HttpsServer,
+  request as httpsRequest,
+} from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +77,13 @@ const clients: HttpsRegionClient[] = [];
 const urls: Record<string, string> = {};
 let silent: TlsServer;
 const silentSockets = new Set<TLSSocket>();
+let scripted: HttpsServer;
+/** What the scripted node answers every request with. */
+const script = {
+  status: 400,
+  code: 'DOMICILE_ERR_BAD_REQUEST',
+  message: 'invalid request: `context` is not base64',
+};
 
 async function startRegion(name: string, regionId: RegionId, cert: CertifiedKey): Promise<void> {
   const app = await buildRegionApp({
@@ -210,6 +221,19 @@ beforeAll(async () => {
   );
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   urls.silent = `https://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  // completes the handshake as Ashburn, then answers every request with `script`
+  scripted = createHttpsServer(
+    { ca: ca.cert, ...pairs.ashburn, requestCert: true, minVersion: 'TLSv1.3' },
+    (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(script.status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ error: { code: script.code, message: script.message } }));
+      });
+    },
+  );
+  await new Promise<void>((resolve) => scripted.listen(0, '127.0.0.1', resolve));
+  urls.scripted = `https://127.0.0.1:${(scripted.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
@@ -217,6 +241,8 @@ afterAll(async () => {
   for (const app of apps) await app.close();
   for (const socket of silentSockets) socket.destroy();
   await new Promise((resolve) => silent.close(resolve));
+  scripted.closeAllConnections();
+  await new Promise((resolve) => scripted.close(resolve));
   await d.cleanup();
 });
 
@@ -630,6 +656,63 @@ describe('a region node behind mutual TLS', () => {
         logger: false,
       }).catch((e: unknown) => e);
       expect(isDomicileError(error, 'DOMICILE_ERR_CONFIG')).toBe(true);
+    });
+  });
+
+  describe('when a region node refuses the form of a request (a node of another version)', () => {
+    const answering = (status: number, code: string, message: string) => {
+      Object.assign(script, { status, code, message });
+      return client(ASHBURN, urls.scripted ?? '', pairs.gateway);
+    };
+
+    it.each([
+      [400, 'DOMICILE_ERR_BAD_REQUEST', 'invalid request: `context` is not base64'],
+      [404, 'DOMICILE_ERR_NOT_FOUND', 'no such route'],
+      [415, 'DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json'],
+      [417, 'DOMICILE_ERR_EXPECTATION_FAILED', 'unsupported Expect header'],
+      [431, 'DOMICILE_ERR_HEADERS_TOO_LARGE', 'request headers exceed the limit'],
+    ])(
+      'answers %i %s to the caller as the deployment’s fault, not the caller’s',
+      async (status, code, message) => {
+        const refused = await failure(answering(status, code, message).getRecord(ctx(), ref('mtls-r1')));
+        expect(refused).toEqual({
+          code: 'DOMICILE_ERR_REGION_REFUSED',
+          message: `region \`${ASHBURN}\` refused the request as malformed (${code})`,
+        });
+      },
+    );
+
+    it('takes a node that timed out receiving the request as unavailable: the router fails over', async () => {
+      const slow = answering(408, 'DOMICILE_ERR_REQUEST_TIMEOUT', 'request not received in time');
+      expect((await failure(slow.getRecord(ctx(), ref('mtls-r2')))).code).toBe(
+        'DOMICILE_ERR_REGION_UNAVAILABLE',
+      );
+      await d.node(ASHBURN).putRecord(ctx(), ref('mtls-r2'), PROTECTED, 'replicated');
+      const router = new Router(
+        d.config,
+        new Map<RegionId, RegionClient>([
+          [ASHBURN, slow],
+          [PHOENIX, client(PHOENIX, urls.phoenix ?? '', pairs.gateway)],
+        ]),
+      );
+      const served = await router.serve(US, (c) => c.getRecord(ctx(), ref('mtls-r2')));
+      expect(served.region).toBe(PHOENIX);
+    });
+
+    it('passes on what is about the caller’s request: its size, and the node’s decisions', async () => {
+      const tooLarge = answering(
+        413,
+        'DOMICILE_ERR_PAYLOAD_TOO_LARGE',
+        'request body exceeds the configured limit',
+      );
+      expect(await failure(tooLarge.getRecord(ctx(), ref('mtls-r3')))).toEqual({
+        code: 'DOMICILE_ERR_PAYLOAD_TOO_LARGE',
+        message: 'request body exceeds the configured limit',
+      });
+      const missing = answering(404, 'DOMICILE_ERR_RECORD_NOT_FOUND', 'no such record');
+      expect((await failure(missing.getRecord(ctx(), ref('mtls-r3')))).code).toBe(
+        'DOMICILE_ERR_RECORD_NOT_FOUND',
+      );
     });
   });
 

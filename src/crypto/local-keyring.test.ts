@@ -318,17 +318,41 @@ describe('destroyJurisdictionKeys', () => {
 });
 
 describe('exportSubjectKey and importSubjectKey', () => {
+  const failoverMasterKey = randomBytes(32);
+
   async function twoRegions(): Promise<[Keyring, Keyring]> {
     const home = await keyring({ regionId: 'eu-1' as RegionId, file: join(dir, 'eu-1.db') });
     const failover = await keyring({
       regionId: 'eu-2' as RegionId,
       file: join(dir, 'eu-2.db'),
-      masterKey: randomBytes(32),
+      masterKey: failoverMasterKey,
     });
     await home.installKek(EU, euKek);
     await failover.installKek(EU, euKek);
     return [home, failover];
   }
+
+  it('remembers a key it held already, imported again by a later process, for the next replicas', async () => {
+    const [home, failover] = await twoRegions();
+    await home.subjectKey(EU, ada, true);
+    const wrapped = await home.exportSubjectKey(EU, ada);
+    if (!wrapped) throw new Error('no export');
+    await failover.importSubjectKey(EU, ada, wrapped);
+    await close(failover);
+
+    const file = join(dir, 'eu-2.db');
+    const restarted = await keyring({ regionId: 'eu-2' as RegionId, file, masterKey: failoverMasterKey });
+    await restarted.importSubjectKey(EU, ada, wrapped); // read from the file: it holds the key
+    // with the KEK gone from the file, only a remembered key lets the same import through again
+    const db = new Database(file);
+    db.pragma('foreign_keys = OFF');
+    db.prepare('DELETE FROM keks').run();
+    db.close();
+    await restarted.importSubjectKey(EU, ada, wrapped);
+    await expect(restarted.importSubjectKey(EU, bob, wrapped)).rejects.toThrow(
+      code('DOMICILE_ERR_KEYRING_UNAVAILABLE'),
+    );
+  });
 
   it('moves a DEK between keyrings holding the same KEK', async () => {
     const [home, failover] = await twoRegions();

@@ -451,7 +451,16 @@ class LocalKeyring implements Keyring {
       );
       const existing = this.#sql.subjectKey.get(jurisdiction, subjectId);
       if (existing) {
-        if (existing.id === key.id) return;
+        if (existing.id === key.id) {
+          // held already (imported by an earlier process): remembered, so the next replica of this
+          // subject takes the cached path above instead of a read and an unwrap
+          this.#remember(
+            cacheKey,
+            { id: key.id, key: dek },
+            { id: existing.id, kekId: existing.kek_id, wrapped: existing.wrapped },
+          );
+          return;
+        }
         throw new DomicileError(
           'DOMICILE_ERR_STATE_CONFLICT',
           `region \`${this.regionId}\`: refusing to import key \`${key.id}\`: the subject already has key \`${existing.id}\``,

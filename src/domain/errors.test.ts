@@ -6,7 +6,9 @@ describe('the error catalog', () => {
   it('uses DOMICILE_ERR_ codes with HTTP statuses the API documents', () => {
     for (const [code, spec] of Object.entries(ERROR_CATALOG)) {
       expect(code).toMatch(/^DOMICILE_ERR_[A-Z_]+$/);
-      expect([400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 431, 500, 503]).toContain(spec.status);
+      expect([400, 401, 403, 404, 408, 409, 413, 415, 417, 422, 429, 431, 500, 502, 503]).toContain(
+        spec.status,
+      );
     }
   });
 

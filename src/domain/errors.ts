@@ -67,6 +67,10 @@ export const ERROR_CATALOG = {
   },
   DOMICILE_ERR_PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds the configured limit' },
   DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not JSON' },
+  DOMICILE_ERR_EXPECTATION_FAILED: {
+    status: 417,
+    description: 'the request has an `Expect` header other than `100-continue`',
+  },
   DOMICILE_ERR_UNKNOWN_JURISDICTION: { status: 422, description: 'the jurisdiction is not configured' },
   DOMICILE_ERR_ACCESS_REQUEST_INVALID: {
     status: 422,
@@ -95,6 +99,11 @@ export const ERROR_CATALOG = {
   DOMICILE_ERR_HEADERS_TOO_LARGE: {
     status: 431,
     description: 'the request headers exceed Node’s limit (`--max-http-header-size`, 16 KiB by default)',
+  },
+  DOMICILE_ERR_REGION_REFUSED: {
+    status: 502,
+    description:
+      'a region node refused the request this process built as malformed: the deployment’s processes disagree (e.g. different versions); the node’s code is in the message',
   },
   DOMICILE_ERR_REGION_UNAVAILABLE: {
     status: 503,

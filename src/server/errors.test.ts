@@ -2,7 +2,13 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clientErrorHandler, plainTextClientErrorHandler } from './errors.js';
+import {
+  clientErrorHandler,
+  installErrorHandlers,
+  PLAIN_TEXT_ERRORS,
+  plainTextClientErrorHandler,
+  refuseExpectations,
+} from './errors.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -84,5 +90,48 @@ describe('clientErrorHandler', () => {
       expect(answer.endsWith('\r\n\r\nstarted\n'), answer).toBe(true);
       expect(answer).not.toContain('DOMICILE_ERR');
     });
+  });
+});
+
+describe('an Expect header other than 100-continue', () => {
+  /** An app with an echo route, its errors installed as the JSON apps or the witness install them. */
+  async function serveEcho(kind: 'json' | 'plain text'): Promise<number> {
+    const app = Fastify();
+    apps.push(app);
+    if (kind === 'json') installErrorHandlers(app);
+    else refuseExpectations(app, PLAIN_TEXT_ERRORS);
+    app.post('/echo', (request) => ({ echoed: request.body }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return (app.server.address() as AddressInfo).port;
+  }
+
+  const post = (expect: string) =>
+    'POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 7\r\n' +
+    `expect: ${expect}\r\nconnection: close\r\n\r\n`;
+
+  it('is refused with a coded 417 before the body is read, and the connection closes', async () => {
+    const port = await serveEcho('json');
+    const { head, body } = split(await exchange(port, post('x-fancy')));
+    expect(head).toMatch(/^HTTP\/1\.1 417 /);
+    expect(head).toContain('\r\ncontent-type: application/json; charset=utf-8');
+    expect(head.toLowerCase()).toContain('\r\nconnection: close');
+    expect(JSON.parse(body)).toEqual({
+      error: { code: 'DOMICILE_ERR_EXPECTATION_FAILED', message: expect.any(String) },
+    });
+  });
+
+  it('is refused in one line of plain text by an app that speaks it', async () => {
+    const port = await serveEcho('plain text');
+    const { head, body } = split(await exchange(port, post('x-fancy')));
+    expect(head).toMatch(/^HTTP\/1\.1 417 /);
+    expect(head).toContain('\r\ncontent-type: text/plain; charset=utf-8');
+    expect(body).toMatch(/^[^\n]+\n$/);
+  });
+
+  it('does not touch 100-continue: the client is told to go on and the request is served', async () => {
+    const port = await serveEcho('json');
+    const answer = await exchange(port, post('100-continue'), '"hello"');
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(split(answer.slice(answer.indexOf('HTTP/1.1 200'))).body).toBe('{"echoed":"hello"}');
   });
 });

@@ -4,7 +4,7 @@
  * Node's (`clientErrorHandler`: bytes it cannot parse as a request, a request that times out);
  * anything else is an opaque 500 to the client and a full line (without request data) to the operator.
  */
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionError, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomicileError } from '../domain/errors.js';
@@ -87,11 +87,31 @@ export function errorBody(error: CodedError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
 }
 
+/** How a client error is written: a content type and a body, from its catalog error. */
+export type ClientErrorFormat = (error: DomicileError) => {
+  readonly contentType: string;
+  readonly body: string;
+};
+
+/** Errors as every JSON app writes them (`errorBody`). */
+export const JSON_ERRORS: ClientErrorFormat = (domicileError) => ({
+  contentType: 'application/json; charset=utf-8',
+  body: JSON.stringify(errorBody(domicileError)),
+});
+
+/** Errors as an app that speaks plain text writes them (the witness): the message, one line. */
+export const PLAIN_TEXT_ERRORS: ClientErrorFormat = (domicileError) => ({
+  contentType: 'text/plain; charset=utf-8',
+  body: `${domicileError.message}\n`,
+});
+
 /**
- * Installs the error and not-found handlers on an app, and the `Host` check of RFC 9112 §3.2 that
- * the apps turn off in Node (`requireHostHeader: false`), whose 400 has no body at all.
+ * Installs the error and not-found handlers on an app, the `Host` check of RFC 9112 §3.2 that
+ * the apps turn off in Node (`requireHostHeader: false`), whose 400 has no body at all, and the
+ * refusal of an `Expect` other than `100-continue` (`refuseExpectations`).
  */
 export function installErrorHandlers(app: FastifyInstance): void {
+  refuseExpectations(app, JSON_ERRORS);
   // a callback hook, not an async one: it runs on every request, and a promise costs more than its work
   app.addHook('onRequest', (request, reply, done) => {
     if (!lacksHost(request)) return done();
@@ -157,9 +177,6 @@ function toClientError(error: ConnectionError): DomicileError {
   }
 }
 
-/** How a client error is written: a content type and a body, from its catalog error. */
-type ClientErrorFormat = (error: DomicileError) => { readonly contentType: string; readonly body: string };
-
 /** The response a socket carries, when Node has one in flight on it (its own check; not public). */
 type HttpSocket = Socket & { readonly _httpMessage?: { readonly headersSent: boolean } | null };
 
@@ -196,10 +213,29 @@ function answerClientError(
  * error, in place of Fastify's own JSON body. Nothing of the request is echoed.
  */
 export function clientErrorHandler(this: FastifyInstance, error: ConnectionError, socket: Socket): void {
-  answerClientError(this, error, socket, (domicileError) => ({
-    contentType: 'application/json; charset=utf-8',
-    body: JSON.stringify(errorBody(domicileError)),
-  }));
+  answerClientError(this, error, socket, JSON_ERRORS);
+}
+
+/**
+ * Answers a request whose `Expect` header is not `100-continue` with a coded 417, in the app's
+ * format, and closes the connection (the body the client holds back is never read). Node answers
+ * such a request itself, before the app sees it, with a 417 and no body at all.
+ * See: RFC 9110 §10.1.1; https://nodejs.org/api/http.html#event-checkexpectation
+ */
+export function refuseExpectations(app: FastifyInstance, format: ClientErrorFormat): void {
+  app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const error = new DomicileError(
+      'DOMICILE_ERR_EXPECTATION_FAILED',
+      'unsupported Expect header: only 100-continue is supported',
+    );
+    const { contentType, body } = format(error);
+    response.writeHead(error.statusCode, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    response.end(body);
+  });
 }
 
 /** `clientErrorHandler` for an app that answers in one line of plain text (the witness). */
@@ -208,10 +244,7 @@ export function plainTextClientErrorHandler(
   error: ConnectionError,
   socket: Socket,
 ): void {
-  answerClientError(this, error, socket, (domicileError) => ({
-    contentType: 'text/plain; charset=utf-8',
-    body: `${domicileError.message}\n`,
-  }));
+  answerClientError(this, error, socket, PLAIN_TEXT_ERRORS);
 }
 
 function describeCause(cause: unknown): string | undefined {

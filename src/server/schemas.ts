@@ -27,6 +27,7 @@ export const errorResponses = {
   401: errorSchema,
   403: errorSchema,
   404: errorSchema,
+  502: errorSchema,
   503: errorSchema,
 } as const;
 

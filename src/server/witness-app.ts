@@ -10,7 +10,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Witness } from '../tlog/witness.js';
-import { lacksHost, plainTextClientErrorHandler } from './errors.js';
+import { lacksHost, PLAIN_TEXT_ERRORS, plainTextClientErrorHandler, refuseExpectations } from './errors.js';
 
 /** Builds the witness app (no listen). */
 export function buildWitnessApp(witness: Witness, options: { logger?: boolean } = {}): FastifyInstance {
@@ -35,6 +35,7 @@ export function buildWitnessApp(witness: Witness, options: { logger?: boolean } 
   });
   app.setErrorHandler(refuse);
   app.setNotFoundHandler((_request, reply) => sendText(reply, 404, 'not found'));
+  refuseExpectations(app, PLAIN_TEXT_ERRORS);
   // Node's own refusal of a request without `Host` has no body (`requireHostHeader` above)
   app.addHook('onRequest', async (request, reply) => {
     if (!lacksHost(request)) return;

@@ -49,6 +49,19 @@ import {
   type WireReplica,
 } from './region-wire.js';
 
+/**
+ * A node's refusals of the form of a request (what Node, Fastify or the wire codec refuse):
+ * answered to this client, they mean the two processes disagree on the wire, not that the caller
+ * asked for something wrong. `DOMICILE_ERR_PAYLOAD_TOO_LARGE` is not one: the caller's value is.
+ */
+const EXCHANGE_REFUSALS: ReadonlySet<string> = new Set([
+  'DOMICILE_ERR_BAD_REQUEST',
+  'DOMICILE_ERR_NOT_FOUND',
+  'DOMICILE_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'DOMICILE_ERR_EXPECTATION_FAILED',
+  'DOMICILE_ERR_HEADERS_TOO_LARGE',
+]);
+
 /** Options of an `HttpsRegionClient`. */
 export interface HttpsRegionClientOptions {
   /** The region the node must prove it is. */
@@ -461,6 +474,23 @@ export class HttpsRegionClient implements RegionClient {
         return new DomicileError(
           'DOMICILE_ERR_PEER_IDENTITY',
           `region \`${this.regionId}\` refused this client's certificate: ${message}`,
+        );
+      }
+      // the node did not receive in time what this client sent: the node, not the request, failed
+      if (code === 'DOMICILE_ERR_REQUEST_TIMEOUT') {
+        return new DomicileError(
+          'DOMICILE_ERR_REGION_UNAVAILABLE',
+          `region \`${this.regionId}\` timed out receiving the request`,
+          { cause: new DomicileError(code, message) },
+        );
+      }
+      // this client built the request, so the node's complaint about its form is not the caller's
+      // to hear: the caller's own input was checked before it was sent
+      if (EXCHANGE_REFUSALS.has(code)) {
+        return new DomicileError(
+          'DOMICILE_ERR_REGION_REFUSED',
+          `region \`${this.regionId}\` refused the request as malformed (${code})`,
+          { cause: new DomicileError(code, message) },
         );
       }
       const { code: _code, message: _message, ...details } = error ?? {};

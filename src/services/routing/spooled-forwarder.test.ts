@@ -69,28 +69,35 @@ describe('SpooledForwarder', () => {
     await f.close();
   });
 
-  it('sets aside a spooled item the node refuses for good, and delivers the ones behind it', async () => {
-    const received: number[] = [];
-    const state = { up: false };
-    const send = async (n: number) => {
-      if (!state.up) throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', 'down');
-      // e.g. a replica of a subject erased there while it waited
-      if (n === 2) throw new DomicileError('DOMICILE_ERR_STATE_CONFLICT', 'key destroyed here');
-      received.push(n);
-    };
-    const spool = new MemorySpool<number>();
-    const rejected = new MemorySpool<number>();
-    const errors: unknown[] = [];
-    const f = new SpooledForwarder({ send, spool, rejected, retryMs: 10, onError: (e) => errors.push(e) });
-    for (const n of [1, 2, 3]) await f.forward(n);
-    state.up = true;
-    await f.drain();
-    expect(received).toEqual([1, 3]);
-    expect(rejected.items).toEqual([2]);
-    expect(f.pending).toBe(0);
-    expect(errors).toEqual([expect.objectContaining({ code: 'DOMICILE_ERR_STATE_CONFLICT' })]);
-    await f.close();
-  });
+  it.each([
+    // e.g. a replica of a subject erased there while it waited
+    ['a 4xx', 'DOMICILE_ERR_STATE_CONFLICT'],
+    // the node refused the form of the request it came in (a node of another version)
+    ['the form of its request', 'DOMICILE_ERR_REGION_REFUSED'],
+  ] as const)(
+    'sets aside a spooled item the node refuses for good (%s), and delivers the ones behind it',
+    async (_, code) => {
+      const received: number[] = [];
+      const state = { up: false };
+      const send = async (n: number) => {
+        if (!state.up) throw new DomicileError('DOMICILE_ERR_REGION_UNAVAILABLE', 'down');
+        if (n === 2) throw new DomicileError(code, 'refused for good');
+        received.push(n);
+      };
+      const spool = new MemorySpool<number>();
+      const rejected = new MemorySpool<number>();
+      const errors: unknown[] = [];
+      const f = new SpooledForwarder({ send, spool, rejected, retryMs: 10, onError: (e) => errors.push(e) });
+      for (const n of [1, 2, 3]) await f.forward(n);
+      state.up = true;
+      await f.drain();
+      expect(received).toEqual([1, 3]);
+      expect(rejected.items).toEqual([2]);
+      expect(f.pending).toBe(0);
+      expect(errors).toEqual([expect.objectContaining({ code })]);
+      await f.close();
+    },
+  );
 
   it('keeps an item it cannot deliver for another reason first in the spool (no set-aside)', async () => {
     const state = { up: false };

@@ -19,9 +19,13 @@ export function isUnavailable(error: unknown): boolean {
   return error instanceof DomicileError && UNAVAILABLE.has(error.code);
 }
 
-/** Whether the node refused the item itself, for good (a 4xx): sending it again cannot succeed. */
+/**
+ * Whether the node refused the item itself, for good (a 4xx, or the form of the request it was
+ * sent in): sending it again cannot succeed.
+ */
 function isRefusal(error: unknown): boolean {
-  return error instanceof DomicileError && error.statusCode >= 400 && error.statusCode < 500;
+  if (!(error instanceof DomicileError)) return false;
+  return (error.statusCode >= 400 && error.statusCode < 500) || error.code === 'DOMICILE_ERR_REGION_REFUSED';
 }
 
 /** Items delivered from a spool between two rewrites of the spool file. */
