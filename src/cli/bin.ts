@@ -11,6 +11,7 @@ import * as policy from './commands/policy.js';
 import * as records from './commands/records.js';
 import * as region from './commands/region.js';
 import * as routing from './commands/routing.js';
+import * as spool from './commands/spool.js';
 import * as subjects from './commands/subjects.js';
 import * as token from './commands/token.js';
 import * as transfers from './commands/transfers.js';
@@ -46,6 +47,7 @@ for (const command of [
   migrate,
   wipe,
   routing,
+  spool,
   backup,
   transfers,
 ]) {

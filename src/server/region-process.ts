@@ -48,6 +48,7 @@ import {
 import { deploymentPaths, withRetirements } from './deployment.js';
 import { loadRegionTls, type TlsMaterial } from './pki.js';
 import { buildRegionApp, type RegionApp } from './region-app.js';
+import { spoolFiles } from './spools.js';
 
 /** Options of `openRegionProcess` (`listen` defaults to the host and port of the region's `endpoint`). */
 export interface RegionProcessOptions extends ProcessOptions {
@@ -184,21 +185,16 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     closers.add(() => plane.close());
 
     // replicas for a region that is down wait here and reach it when it is back
-    const clients = regionClients(
-      config,
-      tls,
-      regionId,
-      (options) =>
-        new ReplicaHandoff(
-          options,
-          FileSpool.open<WireReplica>(join(dataDir, regionId, 'replica-spool', `${options.regionId}.jsonl`)),
-          // replicas the region refused for good (e.g. of a subject erased there meanwhile)
-          FileSpool.open<WireReplica>(
-            join(dataDir, regionId, 'replica-spool', `${options.regionId}.rejected.jsonl`),
-          ),
-          warn(`replica handoff to ${options.regionId}`),
-        ),
-    );
+    const clients = regionClients(config, tls, regionId, (options) => {
+      const files = spoolFiles(dataDir, regionId, 'replicas', options.regionId);
+      return new ReplicaHandoff(
+        options,
+        FileSpool.open<WireReplica>(files.pending),
+        // replicas the region refused for good (e.g. of a subject erased there meanwhile)
+        FileSpool.open<WireReplica>(files.rejected),
+        warn(`replica handoff to ${options.regionId}`),
+      );
+    });
     closers.add(async () => {
       for (const client of clients.values()) await client.close();
     });
@@ -219,13 +215,10 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       }
       const home = clients.get(jurisdiction.home);
       if (!home) continue;
-      const spool = FileSpool.open<AuditEvent>(
-        join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.jsonl`),
-      );
+      const files = spoolFiles(dataDir, regionId, 'audit', jurisdictionId);
+      const spool = FileSpool.open<AuditEvent>(files.pending);
       closers.add(() => spool.close());
-      const rejected = FileSpool.open<AuditEvent>(
-        join(dataDir, regionId, 'audit-spool', `${jurisdictionId}.rejected.jsonl`),
-      );
+      const rejected = FileSpool.open<AuditEvent>(files.rejected);
       closers.add(() => rejected.close());
       const relay = new SpoolingAuditSink({ home, spool, rejected, onError: warn('audit relay') });
       closers.add(() => relay.close());

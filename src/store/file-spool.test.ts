@@ -1,4 +1,14 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -50,5 +60,39 @@ describe('FileSpool', () => {
     reopened.append(2);
     reopened.close();
     expect(readFileSync(file, 'utf8')).toBe('1\n2\n');
+  });
+
+  describe('is owned by one process at a time', () => {
+    it('takes its lock on open and gives it back on close', () => {
+      const file = spoolFile();
+      const spool = FileSpool.open<number>(file);
+      expect(readFileSync(`${file}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+      spool.close();
+      expect(existsSync(`${file}.lock`)).toBe(false);
+      spool.close(); // a no-op
+    });
+
+    it('refuses a spool another live process holds, and takes it over once that process is gone', async () => {
+      const file = spoolFile();
+      FileSpool.open<number>(file).close();
+      // another process holding the lock, as a running region node does
+      const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      writeFileSync(`${file}.lock`, `${holder.pid}\n`);
+      try {
+        expect(() => FileSpool.open<number>(file)).toThrow(
+          expect.objectContaining({
+            code: 'DOMICILE_ERR_STATE_CONFLICT',
+            message: expect.stringContaining(`in use by process ${holder.pid}`),
+          }),
+        );
+      } finally {
+        holder.kill('SIGKILL');
+        await once(holder, 'exit');
+      }
+      const spool = FileSpool.open<number>(file);
+      spool.append(1);
+      expect(readFileSync(`${file}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+      spool.close();
+    });
   });
 });

@@ -4,8 +4,10 @@
  * be reached. `append` resolves once the item is on disk (written and fdatasync'd); `drop`
  * removes items from the front by rewriting the file atomically (temporary file, fsync, rename).
  *
- * One process owns a spool file at a time. Lines are `JSON\n`; a torn last line (a crash in the
- * middle of a write) is discarded when the file is opened, since its append never resolved.
+ * One process owns a spool file at a time: `open` takes `<file>.lock` (holding its pid) and
+ * `close` gives it back; another live process's lock is refused, a dead one's is taken over.
+ * Lines are `JSON\n`; a torn last line (a crash in the middle of a write) is discarded when the
+ * file is opened, since its append never resolved.
  */
 import {
   closeSync,
@@ -15,6 +17,8 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -32,10 +36,14 @@ export class FileSpool<T> {
     this.fd = fd;
   }
 
-  /** Opens (creating when missing, mode 0600) the spool in `file`. */
+  /**
+   * Opens (creating when missing, mode 0600) the spool in `file`, taking its lock.
+   * @throws DOMICILE_ERR_STATE_CONFLICT when another live process holds it
+   */
   static open<T>(file: string): FileSpool<T> {
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      lock(file);
       const items: T[] = [];
       let text = '';
       try {
@@ -51,6 +59,7 @@ export class FileSpool<T> {
       return spool;
     } catch (cause) {
       if (cause instanceof DomicileError) throw cause;
+      unlock(file);
       throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${file}: cannot open the spool`, { cause });
     }
   }
@@ -89,9 +98,12 @@ export class FileSpool<T> {
     this.items.splice(0, count);
   }
 
+  /** Closes the file and gives its lock back; closing twice is a no-op. */
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    if (this.fd < 0) return;
+    closeSync(this.fd);
     this.fd = -1;
+    unlock(this.file);
   }
 
   /** Writes `items` to a new file that replaces the spool; returns its descriptor (for appends). */
@@ -110,4 +122,53 @@ export class FileSpool<T> {
     closeSync(fd);
     return openSync(this.file, 'a', 0o600);
   }
+}
+
+/** The pid in a spool's lock file, or undefined when there is none (or it is unreadable). */
+function lockHolder(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${file}.lock`, 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process with this pid runs (one of another user counts: it exists). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the lock of a spool file for this process. A lock of this process (a spool it did not
+ * close) or of a process that is gone is taken over.
+ */
+function lock(file: string): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      // created only if absent: of two processes opening at once, one gets it
+      writeFileSync(`${file}.lock`, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+    }
+    const holder = lockHolder(file);
+    if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
+      throw new DomicileError(
+        'DOMICILE_ERR_STATE_CONFLICT',
+        `${file}: the spool is in use by process ${holder} (stop that region node first)`,
+      );
+    }
+    rmSync(`${file}.lock`, { force: true });
+  }
+}
+
+/** Gives a spool's lock back, if this process holds it. */
+function unlock(file: string): void {
+  if (lockHolder(file) === process.pid) rmSync(`${file}.lock`, { force: true });
 }
