@@ -78,9 +78,11 @@ export async function run(args: string[]): Promise<void> {
     const raw = new Database(join(dataDir, 'raw-copy.db'));
     raw.pragma('journal_mode = WAL');
     raw.pragma('synchronous = NORMAL');
+    // the table the migration writes, with its index: the baseline moves the same rows into the same store
     raw.exec(`CREATE TABLE records (subject_id TEXT NOT NULL, key TEXT NOT NULL, jurisdiction TEXT NOT NULL,
       class_id TEXT NOT NULL, version INTEGER NOT NULL, ciphertext BLOB NOT NULL, key_id TEXT NOT NULL,
-      updated_at INTEGER NOT NULL, PRIMARY KEY (subject_id, key)) STRICT`);
+      updated_at INTEGER NOT NULL, PRIMARY KEY (subject_id, key)) STRICT;
+      CREATE INDEX records_by_jurisdiction ON records (jurisdiction)`);
     const insert = raw.prepare(
       'INSERT INTO records (subject_id, key, jurisdiction, class_id, version, ciphertext, key_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
