@@ -19,6 +19,12 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A set-aside item as a region node writes it (`id:CODE`), or as an older version did (`id`). */
+function rejectedLine(spec: string): unknown {
+  const [id, code] = spec.split(':');
+  return code === undefined ? { id } : { item: { id }, refusal: { code, at: '2026-11-29T10:00:00.000Z' } };
+}
+
 /** A data folder whose spools hold `items` (pending and rejected) per region, kind and target. */
 function dataWith(
   spools: { region: string; kind: 'replicas' | 'audit'; to: string; pending: string[]; rejected: string[] }[],
@@ -27,23 +33,25 @@ function dataWith(
   dirs.push(dir);
   for (const s of spools) {
     const files = spoolFiles(dir, s.region, s.kind, s.to);
-    for (const [file, items] of [
-      [files.pending, s.pending],
-      [files.rejected, s.rejected],
-    ] as const) {
-      const spool = FileSpool.open<{ id: string }>(file);
-      for (const id of items) spool.append({ id });
-      spool.close();
-    }
+    const pending = FileSpool.open<unknown>(files.pending);
+    for (const id of s.pending) pending.append({ id });
+    pending.close();
+    const rejected = FileSpool.open<unknown>(files.rejected);
+    for (const spec of s.rejected) rejected.append(rejectedLine(spec));
+    rejected.close();
   }
   return dir;
 }
 
+/** The ids in a spool file: of its items, or of the items set aside in it. */
 const items = (file: string) =>
   readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => (JSON.parse(line) as { id: string }).id);
+    .map((line) => {
+      const parsed = JSON.parse(line) as { id?: string; item?: { id: string } };
+      return parsed.item?.id ?? parsed.id;
+    });
 
 const status = (data: string, ...args: string[]) => {
   const result = run(['--data', data, '--json', 'spool', 'status', ...args]);
@@ -58,27 +66,59 @@ describe('domicile spool', () => {
       kind: 'replicas',
       to: 'oci-us-phoenix',
       pending: ['r1', 'r2'],
-      rejected: ['x1', 'x2', 'x3'],
+      // x1 set aside by an older version, without its refusal
+      rejected: [
+        'x1',
+        'x2:DOMICILE_ERR_REGION_REFUSED',
+        'x3:DOMICILE_ERR_STATE_CONFLICT',
+        'x4:DOMICILE_ERR_REGION_REFUSED',
+      ],
     },
     { region: 'oci-us-ashburn', kind: 'replicas', to: 'sg-singapore', pending: ['r3'], rejected: [] },
-    { region: 'oci-us-phoenix', kind: 'audit', to: 'US', pending: [], rejected: ['e1'] },
+    {
+      region: 'oci-us-phoenix',
+      kind: 'audit',
+      to: 'US',
+      pending: [],
+      rejected: ['e1:DOMICILE_ERR_BAD_REQUEST'],
+    },
   ] as const;
+  const PHOENIX_AUDIT = {
+    region: 'oci-us-phoenix',
+    kind: 'audit',
+    to: 'US',
+    pending: 0,
+    rejected: 1,
+    refusals: { DOMICILE_ERR_BAD_REQUEST: 1 },
+  };
   const data = () =>
     dataWith(layout.map((s) => ({ ...s, pending: [...s.pending], rejected: [...s.rejected] })));
 
   it('status counts what waits and what was refused for good, per region and target', () => {
     const dir = data();
     expect(status(dir)).toEqual([
-      { region: 'oci-us-ashburn', kind: 'replicas', to: 'oci-us-phoenix', pending: 2, rejected: 3 },
-      { region: 'oci-us-ashburn', kind: 'replicas', to: 'sg-singapore', pending: 1, rejected: 0 },
-      { region: 'oci-us-phoenix', kind: 'audit', to: 'US', pending: 0, rejected: 1 },
+      {
+        region: 'oci-us-ashburn',
+        kind: 'replicas',
+        to: 'oci-us-phoenix',
+        pending: 2,
+        rejected: 4,
+        refusals: { unknown: 1, DOMICILE_ERR_REGION_REFUSED: 2, DOMICILE_ERR_STATE_CONFLICT: 1 },
+      },
+      {
+        region: 'oci-us-ashburn',
+        kind: 'replicas',
+        to: 'sg-singapore',
+        pending: 1,
+        rejected: 0,
+        refusals: {},
+      },
+      PHOENIX_AUDIT,
     ]);
-    expect(status(dir, '--region', 'oci-us-phoenix')).toEqual([
-      { region: 'oci-us-phoenix', kind: 'audit', to: 'US', pending: 0, rejected: 1 },
-    ]);
+    expect(status(dir, '--region', 'oci-us-phoenix')).toEqual([PHOENIX_AUDIT]);
     const human = run(['--data', dir, 'spool', 'status']);
     expect(human.stdout).toContain(
-      'oci-us-ashburn: replicas for oci-us-phoenix: 2 waiting, 3 refused for good',
+      'oci-us-ashburn: replicas for oci-us-phoenix: 2 waiting, 4 refused for good (DOMICILE_ERR_REGION_REFUSED 2, DOMICILE_ERR_STATE_CONFLICT 1, unknown 1)',
     );
   });
 
@@ -87,14 +127,17 @@ describe('domicile spool', () => {
     const result = run(['--data', dir, '--json', 'spool', 'requeue', '--region', 'oci-us-ashburn']);
     expect(result.code, result.stderr + result.stdout).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([
-      { region: 'oci-us-ashburn', kind: 'replicas', to: 'oci-us-phoenix', requeued: 3 },
+      { region: 'oci-us-ashburn', kind: 'replicas', to: 'oci-us-phoenix', requeued: 4 },
     ]);
     const files = spoolFiles(dir, 'oci-us-ashburn', 'replicas', 'oci-us-phoenix');
-    expect(items(files.pending)).toEqual(['r1', 'r2', 'x1', 'x2', 'x3']);
-    expect(items(files.rejected)).toEqual([]);
-    expect(status(dir, '--region', 'oci-us-phoenix')).toEqual([
-      { region: 'oci-us-phoenix', kind: 'audit', to: 'US', pending: 0, rejected: 1 },
+    // as they were sent, without the refusal they were kept with
+    expect(readFileSync(files.pending, 'utf8').split('\n').slice(2, 4)).toEqual([
+      '{"id":"x1"}',
+      '{"id":"x2"}',
     ]);
+    expect(items(files.pending)).toEqual(['r1', 'r2', 'x1', 'x2', 'x3', 'x4']);
+    expect(items(files.rejected)).toEqual([]);
+    expect(status(dir, '--region', 'oci-us-phoenix')).toEqual([PHOENIX_AUDIT]);
     // the audit spool of phoenix, by kind and target
     const audit = run([
       '--data',
@@ -112,6 +155,21 @@ describe('domicile spool', () => {
     expect(items(spoolFiles(dir, 'oci-us-phoenix', 'audit', 'US').pending)).toEqual(['e1']);
   });
 
+  it('requeue --code puts back only the items refused with that code; the others stay set aside', () => {
+    const dir = data();
+    const args = ['--data', dir, 'spool', 'requeue', '--region', 'oci-us-ashburn', '--code'];
+    const result = run([...args, 'DOMICILE_ERR_REGION_REFUSED']);
+    expect(result.stdout).toContain('oci-us-ashburn: 2 replicas for oci-us-phoenix requeued');
+    const files = spoolFiles(dir, 'oci-us-ashburn', 'replicas', 'oci-us-phoenix');
+    expect(items(files.pending)).toEqual(['r1', 'r2', 'x2', 'x4']);
+    expect(items(files.rejected)).toEqual(['x1', 'x3']);
+    expect((status(dir, '--region', 'oci-us-ashburn') as object[])[0]).toMatchObject({
+      rejected: 2,
+      refusals: { unknown: 1, DOMICILE_ERR_STATE_CONFLICT: 1 },
+    });
+    expect(run([...args, 'DOMICILE_ERR_REGION_REFUSED']).stdout).toContain('nothing to requeue');
+  });
+
   it('requeue refuses while the region node holds its spools, and moves nothing', async () => {
     const dir = data();
     const files = spoolFiles(dir, 'oci-us-ashburn', 'replicas', 'oci-us-phoenix');
@@ -127,7 +185,7 @@ describe('domicile spool', () => {
       await once(node, 'exit');
     }
     expect(items(files.pending)).toEqual(['r1', 'r2']);
-    expect(items(files.rejected)).toEqual(['x1', 'x2', 'x3']);
+    expect(items(files.rejected)).toEqual(['x1', 'x2', 'x3', 'x4']);
   });
 
   it('refuses a region the configuration does not declare, and an unknown kind', () => {
@@ -142,6 +200,7 @@ describe('domicile spool', () => {
       'x1',
       'x2',
       'x3',
+      'x4',
     ]);
   });
 });

@@ -25,7 +25,7 @@ import type { AuditLog } from '../services/audit/audit-log.js';
 import { SpoolingAuditSink } from '../services/audit/relay.js';
 import { HttpsRegionClient, type HttpsRegionClientOptions } from '../services/routing/https-region-client.js';
 import { encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
-import { SpooledForwarder } from '../services/routing/spooled-forwarder.js';
+import { type RejectedItem, SpooledForwarder } from '../services/routing/spooled-forwarder.js';
 import { TransferGate } from '../services/transfer/gate.js';
 import type { Replica, RequestContext, SubjectRef } from '../services/vault/region-node.js';
 import { RegionNode, type RegionNodeOptions } from '../services/vault/region-node.js';
@@ -191,7 +191,7 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
         options,
         FileSpool.open<WireReplica>(files.pending),
         // replicas the region refused for good (e.g. of a subject erased there meanwhile)
-        FileSpool.open<WireReplica>(files.rejected),
+        FileSpool.open<RejectedItem<WireReplica>>(files.rejected),
         warn(`replica handoff to ${options.regionId}`),
       );
     });
@@ -218,7 +218,7 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       const files = spoolFiles(dataDir, regionId, 'audit', jurisdictionId);
       const spool = FileSpool.open<AuditEvent>(files.pending);
       closers.add(() => spool.close());
-      const rejected = FileSpool.open<AuditEvent>(files.rejected);
+      const rejected = FileSpool.open<RejectedItem<AuditEvent>>(files.rejected);
       closers.add(() => rejected.close());
       const relay = new SpoolingAuditSink({ home, spool, rejected, onError: warn('audit relay') });
       closers.add(() => relay.close());
@@ -308,12 +308,12 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
 class ReplicaHandoff extends HttpsRegionClient {
   private readonly forwarder: SpooledForwarder<WireReplica>;
   private readonly spool: FileSpool<WireReplica>;
-  private readonly rejected: FileSpool<WireReplica>;
+  private readonly rejected: FileSpool<RejectedItem<WireReplica>>;
 
   constructor(
     options: HttpsRegionClientOptions,
     spool: FileSpool<WireReplica>,
-    rejected: FileSpool<WireReplica>,
+    rejected: FileSpool<RejectedItem<WireReplica>>,
     onError: (error: unknown) => void,
   ) {
     super(options);

@@ -8,14 +8,16 @@
  *   its log) while it was down; `<jurisdiction>.rejected.jsonl`: the ones it refused for good.
  *
  * A refusal "for good" is a 4xx, or a refusal of the form of the request (a node of another
- * version, `DOMICILE_ERR_REGION_REFUSED`). Once the cause is fixed (the nodes upgraded alike),
- * `requeueRejected` puts such items back behind the pending ones, and the region node delivers
- * them when it next starts. Items hold ciphertext and pseudonymous ids: this module reports counts
- * only.
+ * version, `DOMICILE_ERR_REGION_REFUSED`); a set-aside item keeps the refusal's code and time
+ * (`RejectedItem`; items set aside before that are plain items, counted under `unknown`). Once
+ * the cause is fixed (the nodes upgraded alike), `requeueRejected` puts such items back behind
+ * the pending ones, and the region node delivers them when it next starts. Items hold ciphertext
+ * and pseudonymous ids: this module reports counts and codes only.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomicileError } from '../domain/errors.js';
+import type { RejectedItem } from '../services/routing/spooled-forwarder.js';
 import { FileSpool } from '../store/file-spool.js';
 
 /** What a spool holds. */
@@ -50,6 +52,25 @@ export interface SpoolSummary {
   readonly pending: number;
   /** Items the target refused for good, set aside. */
   readonly rejected: number;
+  /** The set-aside items by the code of their refusal (`unknown`: set aside by an older version). */
+  readonly refusals: Readonly<Record<string, number>>;
+}
+
+/** The code a set-aside item was refused with. */
+const UNKNOWN_REFUSAL = 'unknown';
+
+/** A line of a rejected-items file: a `RejectedItem`, or a plain item set aside by an older version. */
+function asRejected(line: unknown): RejectedItem<unknown> {
+  if (typeof line === 'object' && line !== null && 'item' in line && 'refusal' in line) {
+    const refusal = (line as { refusal: unknown }).refusal;
+    if (
+      typeof refusal === 'object' &&
+      refusal !== null &&
+      typeof (refusal as { code?: unknown }).code === 'string'
+    )
+      return line as RejectedItem<unknown>;
+  }
+  return { item: line, refusal: { code: UNKNOWN_REFUSAL, at: '' } };
 }
 
 /**
@@ -76,12 +97,16 @@ export function listSpools(dataDir: string, regionId?: string): SpoolSummary[] {
       );
       for (const to of [...targets].sort()) {
         const files = spoolFiles(dataDir, region, kind, to);
+        const refusals: Record<string, number> = {};
+        const rejected = readItems(files.rejected).map(asRejected);
+        for (const { refusal } of rejected) refusals[refusal.code] = (refusals[refusal.code] ?? 0) + 1;
         summaries.push({
           region,
           kind,
           to,
-          pending: countItems(files.pending),
-          rejected: countItems(files.rejected),
+          pending: readItems(files.pending).length,
+          rejected: rejected.length,
+          refusals,
         });
       }
     }
@@ -89,20 +114,29 @@ export function listSpools(dataDir: string, regionId?: string): SpoolSummary[] {
   return summaries;
 }
 
-/** The whole lines of a spool file (a torn last one is not an item); 0 when it does not exist. */
-function countItems(file: string): number {
+/**
+ * The items of a spool file, read without taking it (a torn last line is not an item, as for
+ * `FileSpool`); none when it does not exist.
+ */
+function readItems(file: string): unknown[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${file}: cannot read the spool`, {
       cause: error,
     });
   }
-  let lines = 0;
-  for (const line of text.split('\n').slice(0, -1)) if (line !== '') lines++;
-  return lines;
+  try {
+    return text
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as unknown);
+  } catch (cause) {
+    throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${file}: a line is not JSON`, { cause });
+  }
 }
 
 /** What `requeueRejected` moved, per spool. */
@@ -114,31 +148,39 @@ export interface Requeued {
 }
 
 /**
- * Moves a region's rejected items back into their spools, behind the pending ones, for delivery
- * when the region node next starts. Takes each spool's lock, so it refuses
- * (`DOMICILE_ERR_STATE_CONFLICT`) while the region node runs. A crash in the middle leaves an item
- * in both files: it is delivered again, as spooled delivery is at least once anyway.
+ * Moves a region's rejected items (or those refused with `filter.code`) back into their spools,
+ * behind the pending ones, for delivery when the region node next starts; the others stay set
+ * aside. Takes each spool's lock, so it refuses (`DOMICILE_ERR_STATE_CONFLICT`) while the region
+ * node runs. Every item is written where it goes before it leaves where it was: a crash in the
+ * middle leaves an item twice, never loses one (spooled delivery is at least once anyway).
  */
 export function requeueRejected(
   dataDir: string,
   regionId: string,
-  filter: { readonly kind?: SpoolKind; readonly to?: string } = {},
+  filter: { readonly kind?: SpoolKind; readonly to?: string; readonly code?: string } = {},
 ): Requeued[] {
   const moved: Requeued[] = [];
   for (const spool of listSpools(dataDir, regionId)) {
     if (spool.rejected === 0) continue;
     if (filter.kind !== undefined && spool.kind !== filter.kind) continue;
     if (filter.to !== undefined && spool.to !== filter.to) continue;
+    if (filter.code !== undefined && !spool.refusals[filter.code]) continue;
     const files = spoolFiles(dataDir, regionId, spool.kind, spool.to);
     const pending = FileSpool.open<unknown>(files.pending);
     try {
       const rejected = FileSpool.open<unknown>(files.rejected);
       try {
-        const items = rejected.peek(rejected.size);
-        // appended (durably) before they leave the rejected file: never lost in between
-        for (const item of items) pending.append(item);
-        rejected.drop(items.length);
-        moved.push({ region: regionId, kind: spool.kind, to: spool.to, requeued: items.length });
+        const lines = rejected.peek(rejected.size);
+        const requeued = lines
+          .map(asRejected)
+          .filter((r) => filter.code === undefined || r.refusal.code === filter.code);
+        const kept = lines.filter(
+          (line) => filter.code !== undefined && asRejected(line).refusal.code !== filter.code,
+        );
+        for (const { item } of requeued) pending.append(item);
+        for (const line of kept) rejected.append(line);
+        rejected.drop(lines.length);
+        moved.push({ region: regionId, kind: spool.kind, to: spool.to, requeued: requeued.length });
       } finally {
         rejected.close();
       }

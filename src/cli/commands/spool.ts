@@ -27,6 +27,14 @@ async function configuredRegion(configFile: string, region: string | undefined):
   return region;
 }
 
+/** ` (DOMICILE_ERR_REGION_REFUSED 2, unknown 1)`, or nothing when none was refused. */
+function describeRefusals(refusals: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(refusals)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([code, n]) => `${code} ${n}`);
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
+}
+
 export function register(program: Command): void {
   const spool = program
     .command('spool')
@@ -45,7 +53,7 @@ export function register(program: Command): void {
             : spools
                 .map(
                   (s) =>
-                    `${s.region}: ${WHAT[s.kind]} ${s.to}: ${s.pending} waiting, ${s.rejected} refused for good`,
+                    `${s.region}: ${WHAT[s.kind]} ${s.to}: ${s.pending} waiting, ${s.rejected} refused for good${describeRefusals(s.refusals)}`,
                 )
                 .join('\n'),
         );
@@ -59,25 +67,29 @@ export function register(program: Command): void {
     .requiredOption('--region <id>', 'the region whose spools to requeue')
     .option('--kind <kind>', `only one kind: ${KINDS.join(' or ')}`)
     .option('--to <id>', 'only the spool bound for this region (replicas) or jurisdiction (audit events)')
+    .option('--code <code>', 'only the items refused with this code, e.g. DOMICILE_ERR_REGION_REFUSED')
     .action(
-      action(async (opts: { region: string; kind?: string; to?: string }, command: Command) => {
-        const options = globalOptions(command);
-        const kind = requireKind(opts.kind);
-        const region = (await configuredRegion(options.config, opts.region)) ?? opts.region;
-        const moved = requeueRejected(options.data, region, {
-          ...(kind === undefined ? {} : { kind }),
-          ...(opts.to === undefined ? {} : { to: opts.to }),
-        });
-        output(options, moved, () =>
-          moved.length === 0
-            ? 'nothing to requeue'
-            : moved
-                .map(
-                  (m) =>
-                    `${m.region}: ${m.requeued} ${WHAT[m.kind]} ${m.to} requeued: delivered when the region node starts`,
-                )
-                .join('\n'),
-        );
-      }),
+      action(
+        async (opts: { region: string; kind?: string; to?: string; code?: string }, command: Command) => {
+          const options = globalOptions(command);
+          const kind = requireKind(opts.kind);
+          const region = (await configuredRegion(options.config, opts.region)) ?? opts.region;
+          const moved = requeueRejected(options.data, region, {
+            ...(kind === undefined ? {} : { kind }),
+            ...(opts.to === undefined ? {} : { to: opts.to }),
+            ...(opts.code === undefined ? {} : { code: opts.code }),
+          });
+          output(options, moved, () =>
+            moved.length === 0
+              ? 'nothing to requeue'
+              : moved
+                  .map(
+                    (m) =>
+                      `${m.region}: ${m.requeued} ${WHAT[m.kind]} ${m.to} requeued: delivered when the region node starts`,
+                  )
+                  .join('\n'),
+          );
+        },
+      ),
     );
 }

@@ -13,7 +13,12 @@
  */
 import { DomicileError } from '../../domain/errors.js';
 import type { RegionId } from '../../domain/ids.js';
-import { isUnavailable, type Spool, SpooledForwarder } from '../routing/spooled-forwarder.js';
+import {
+  isUnavailable,
+  type RejectedItem,
+  type Spool,
+  SpooledForwarder,
+} from '../routing/spooled-forwarder.js';
 import type { AuditEvent, AuditSink } from './audit-event.js';
 
 /** A node that can take audit events (`HttpsRegionClient.appendAudit`). */
@@ -59,7 +64,7 @@ export interface SpoolingAuditSinkOptions {
   readonly home: AuditRelayTarget;
   readonly spool: Spool<AuditEvent>;
   /** Where events home refuses for good are kept for the operator (see `SpooledForwarderOptions`). */
-  readonly rejected?: Spool<AuditEvent>;
+  readonly rejected?: Spool<RejectedItem<AuditEvent>>;
   readonly retryMs?: number;
   readonly onError?: (error: unknown) => void;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomicileError } from '../../domain/errors.js';
-import { type Spool, SpooledForwarder } from './spooled-forwarder.js';
+import { type RejectedItem, type Spool, SpooledForwarder } from './spooled-forwarder.js';
 
 class MemorySpool<T> implements Spool<T> {
   readonly items: T[] = [];
@@ -85,14 +85,17 @@ describe('SpooledForwarder', () => {
         received.push(n);
       };
       const spool = new MemorySpool<number>();
-      const rejected = new MemorySpool<number>();
+      const rejected = new MemorySpool<RejectedItem<number>>();
       const errors: unknown[] = [];
       const f = new SpooledForwarder({ send, spool, rejected, retryMs: 10, onError: (e) => errors.push(e) });
       for (const n of [1, 2, 3]) await f.forward(n);
       state.up = true;
       await f.drain();
       expect(received).toEqual([1, 3]);
-      expect(rejected.items).toEqual([2]);
+      // with why: the refusal's code and time, for the operator deciding whether to requeue it
+      expect(rejected.items).toEqual([
+        { item: 2, refusal: { code, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } },
+      ]);
       expect(f.pending).toBe(0);
       expect(errors).toEqual([expect.objectContaining({ code })]);
       await f.close();
@@ -106,7 +109,7 @@ describe('SpooledForwarder', () => {
       if (n === 1) throw new DomicileError('DOMICILE_ERR_INTERNAL', 'a fault, perhaps passing');
     };
     const spool = new MemorySpool<number>();
-    const rejected = new MemorySpool<number>();
+    const rejected = new MemorySpool<RejectedItem<number>>();
     const f = new SpooledForwarder({ send, spool, rejected, retryMs: 10, onError: () => {} });
     for (const n of [1, 2]) await f.forward(n);
     state.up = true;

@@ -23,9 +23,19 @@ export function isUnavailable(error: unknown): boolean {
  * Whether the node refused the item itself, for good (a 4xx, or the form of the request it was
  * sent in): sending it again cannot succeed.
  */
-function isRefusal(error: unknown): boolean {
+function isRefusal(error: unknown): error is DomicileError {
   if (!(error instanceof DomicileError)) return false;
   return (error.statusCode >= 400 && error.statusCode < 500) || error.code === 'DOMICILE_ERR_REGION_REFUSED';
+}
+
+/**
+ * An item the node refused for good, as it is set aside: the item, and the refusal's code and
+ * time (no message: the operator needs to know why, e.g. to requeue what a node of another
+ * version refused, not what the node said).
+ */
+export interface RejectedItem<T> {
+  readonly item: T;
+  readonly refusal: { readonly code: string; readonly at: string };
 }
 
 /** Items delivered from a spool between two rewrites of the spool file. */
@@ -51,7 +61,7 @@ export interface SpooledForwarderOptions<T> {
    * erased there meanwhile), so that it does not hold back every item behind it; it is kept there
    * for the operator. Without it such an item stays first in the spool and is retried.
    */
-  readonly rejected?: Spool<T>;
+  readonly rejected?: Spool<RejectedItem<T>>;
   /** Receives delivery failures other than "node unavailable" (refusals included). */
   readonly onError?: (error: unknown) => void;
 }
@@ -129,7 +139,7 @@ export class SpooledForwarder<T> {
           } catch (error) {
             if (rejected === undefined || !isRefusal(error)) throw error;
             // kept before it leaves the spool: a crash in between delivers it twice, never loses it
-            rejected.append(item);
+            rejected.append({ item, refusal: { code: error.code, at: new Date().toISOString() } });
             this.options.onError?.(error);
           }
           delivered++;
