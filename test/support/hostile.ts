@@ -353,6 +353,14 @@ export const FRAMING: readonly FramingCase[] = [
     status: 400,
   },
   {
+    // Node answers it before the app sees the request; each app answers it in its own shape
+    what: 'an Expect other than 100-continue',
+    bytes: (path) =>
+      `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\nexpect: ${SLOT.secret}\r\n\r\n{}`,
+    halfClose: false,
+    status: 417,
+  },
+  {
     what: 'headers over the limit',
     bytes: () => `GET / HTTP/1.1\r\nhost: x\r\nx-a: ${SLOT.secret}${'x'.repeat(20_000)}\r\n\r\n`,
     halfClose: false,
