@@ -205,12 +205,13 @@ export function openSqliteLogStorage(store: SqliteRegionStore, logId: string): I
     if (from >= to) return;
     const keys = runGuarded(db, context, 'read lookup keys', () => sql.rangeKeys.all(logId, from, to));
     keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
-    for (let start = 0; start < keys.length || start === 0; start += INDEX_SLICE) {
-      const slice = keys.slice(start, start + INDEX_SLICE);
-      const last = start + INDEX_SLICE >= keys.length;
+    // at least one write: a range without keys still moves `indexed_size`
+    const slices = Math.max(1, Math.ceil(keys.length / INDEX_SLICE));
+    for (let n = 0; n < slices; n++) {
+      const slice = keys.slice(n * INDEX_SLICE, (n + 1) * INDEX_SLICE);
       await store.writeBatched('index log entries', () => {
         for (const [key, idx] of slice) sql.indexKey.run(logId, key, idx);
-        if (last) sql.setIndexed.run(to, logId, from);
+        if (n === slices - 1) sql.setIndexed.run(to, logId, from);
       });
     }
   };
