@@ -25,11 +25,10 @@ import type { AuditLog } from '../services/audit/audit-log.js';
 import { SpoolingAuditSink } from '../services/audit/relay.js';
 import { HttpsRegionClient, type HttpsRegionClientOptions } from '../services/routing/https-region-client.js';
 import { encodeReplica, type WireReplica } from '../services/routing/region-wire.js';
-import { type RejectedItem, SpooledForwarder } from '../services/routing/spooled-forwarder.js';
+import { SpooledForwarder } from '../services/routing/spooled-forwarder.js';
 import { TransferGate } from '../services/transfer/gate.js';
 import type { Replica, RequestContext, SubjectRef } from '../services/vault/region-node.js';
 import { RegionNode, type RegionNodeOptions } from '../services/vault/region-node.js';
-import { FileSpool } from '../store/file-spool.js';
 import { openPostgresLogStorage } from '../store/postgres/postgres-log-storage.js';
 import { openPostgresRegionStore, type PostgresRegionStore } from '../store/postgres/postgres-store.js';
 import type { IndexedLogStorage, RegionStore } from '../store/region-store.js';
@@ -48,7 +47,7 @@ import {
 import { deploymentPaths, withRetirements } from './deployment.js';
 import { loadRegionTls, type TlsMaterial } from './pki.js';
 import { buildRegionApp, type RegionApp } from './region-app.js';
-import { spoolFiles } from './spools.js';
+import { type OpenSpool, openSpool } from './spools.js';
 
 /** Options of `openRegionProcess` (`listen` defaults to the host and port of the region's `endpoint`). */
 export interface RegionProcessOptions extends ProcessOptions {
@@ -185,16 +184,17 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
     closers.add(() => plane.close());
 
     // replicas for a region that is down wait here and reach it when it is back
-    const clients = regionClients(config, tls, regionId, (options) => {
-      const files = spoolFiles(dataDir, regionId, 'replicas', options.regionId);
-      return new ReplicaHandoff(
-        options,
-        FileSpool.open<WireReplica>(files.pending),
-        // replicas the region refused for good (e.g. of a subject erased there meanwhile)
-        FileSpool.open<RejectedItem<WireReplica>>(files.rejected),
-        warn(`replica handoff to ${options.regionId}`),
-      );
-    });
+    const clients = regionClients(
+      config,
+      tls,
+      regionId,
+      (options) =>
+        new ReplicaHandoff(
+          options,
+          openSpool<WireReplica>(dataDir, regionId, 'replicas', options.regionId),
+          warn(`replica handoff to ${options.regionId}`),
+        ),
+    );
     closers.add(async () => {
       for (const client of clients.values()) await client.close();
     });
@@ -215,12 +215,14 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
       }
       const home = clients.get(jurisdiction.home);
       if (!home) continue;
-      const files = spoolFiles(dataDir, regionId, 'audit', jurisdictionId);
-      const spool = FileSpool.open<AuditEvent>(files.pending);
+      const spool = openSpool<AuditEvent>(dataDir, regionId, 'audit', jurisdictionId);
       closers.add(() => spool.close());
-      const rejected = FileSpool.open<RejectedItem<AuditEvent>>(files.rejected);
-      closers.add(() => rejected.close());
-      const relay = new SpoolingAuditSink({ home, spool, rejected, onError: warn('audit relay') });
+      const relay = new SpoolingAuditSink({
+        home,
+        spool: spool.pending,
+        rejected: spool.rejected,
+        onError: warn('audit relay'),
+      });
       closers.add(() => relay.close());
       relays.set(jurisdictionId, relay);
     }
@@ -307,22 +309,20 @@ export async function openRegionProcess(options: RegionProcessOptions): Promise<
  */
 class ReplicaHandoff extends HttpsRegionClient {
   private readonly forwarder: SpooledForwarder<WireReplica>;
-  private readonly spool: FileSpool<WireReplica>;
-  private readonly rejected: FileSpool<RejectedItem<WireReplica>>;
+  private readonly spool: OpenSpool<WireReplica>;
 
+  /** `spool`: what waits for the region, and the replicas it refused for good (e.g. of a subject erased there meanwhile). */
   constructor(
     options: HttpsRegionClientOptions,
-    spool: FileSpool<WireReplica>,
-    rejected: FileSpool<RejectedItem<WireReplica>>,
+    spool: OpenSpool<WireReplica>,
     onError: (error: unknown) => void,
   ) {
     super(options);
     this.spool = spool;
-    this.rejected = rejected;
     this.forwarder = new SpooledForwarder({
       send: (wire) => this.sendReplica(wire),
-      spool,
-      rejected,
+      spool: spool.pending,
+      rejected: spool.rejected,
       onError,
     });
   }
@@ -342,7 +342,6 @@ class ReplicaHandoff extends HttpsRegionClient {
     await this.forwarder.close();
     super.close();
     this.spool.close();
-    this.rejected.close();
   }
 }
 

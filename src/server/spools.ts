@@ -42,6 +42,34 @@ export function spoolFiles(dataDir: string, regionId: string, kind: SpoolKind, t
   return { pending: join(folder, `${to}${PENDING}`), rejected: join(folder, `${to}${REJECTED}`) };
 }
 
+/** One spool, open (and locked) for this process: what waits and what was set aside. */
+export interface OpenSpool<T> {
+  readonly pending: FileSpool<T>;
+  readonly rejected: FileSpool<RejectedItem<T>>;
+  close(): void;
+}
+
+/** Opens both files of a spool (`spoolFiles`), each under its lock; closes the first if the second fails. */
+export function openSpool<T>(dataDir: string, regionId: string, kind: SpoolKind, to: string): OpenSpool<T> {
+  const files = spoolFiles(dataDir, regionId, kind, to);
+  const pending = FileSpool.open<T>(files.pending);
+  let rejected: FileSpool<RejectedItem<T>>;
+  try {
+    rejected = FileSpool.open<RejectedItem<T>>(files.rejected);
+  } catch (error) {
+    pending.close();
+    throw error;
+  }
+  return {
+    pending,
+    rejected,
+    close: () => {
+      pending.close();
+      rejected.close();
+    },
+  };
+}
+
 /** One spool of one region, counted. */
 export interface SpoolSummary {
   readonly region: string;
@@ -98,13 +126,16 @@ export function listSpools(dataDir: string, regionId?: string): SpoolSummary[] {
       for (const to of [...targets].sort()) {
         const files = spoolFiles(dataDir, region, kind, to);
         const refusals: Record<string, number> = {};
-        const rejected = readItems(files.rejected).map(asRejected);
-        for (const { refusal } of rejected) refusals[refusal.code] = (refusals[refusal.code] ?? 0) + 1;
+        const rejected = readLines(files.rejected);
+        for (const line of rejected) {
+          const { code } = asRejected(parseLine(files.rejected, line)).refusal;
+          refusals[code] = (refusals[code] ?? 0) + 1;
+        }
         summaries.push({
           region,
           kind,
           to,
-          pending: readItems(files.pending).length,
+          pending: readLines(files.pending).length,
           rejected: rejected.length,
           refusals,
         });
@@ -115,25 +146,26 @@ export function listSpools(dataDir: string, regionId?: string): SpoolSummary[] {
 }
 
 /**
- * The items of a spool file, read without taking it (a torn last line is not an item, as for
- * `FileSpool`); none when it does not exist.
+ * The whole lines of a spool file, read without taking it (a torn last line is not an item, as
+ * for `FileSpool`); none when it does not exist.
  */
-function readItems(file: string): unknown[] {
-  let text: string;
+function readLines(file: string): string[] {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => line !== '');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${file}: cannot read the spool`, {
       cause: error,
     });
   }
+}
+
+function parseLine(file: string, line: string): unknown {
   try {
-    return text
-      .split('\n')
-      .slice(0, -1)
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as unknown);
+    return JSON.parse(line) as unknown;
   } catch (cause) {
     throw new DomicileError('DOMICILE_ERR_STORE_UNAVAILABLE', `${file}: a line is not JSON`, { cause });
   }
@@ -165,27 +197,22 @@ export function requeueRejected(
     if (filter.kind !== undefined && spool.kind !== filter.kind) continue;
     if (filter.to !== undefined && spool.to !== filter.to) continue;
     if (filter.code !== undefined && !spool.refusals[filter.code]) continue;
-    const files = spoolFiles(dataDir, regionId, spool.kind, spool.to);
-    const pending = FileSpool.open<unknown>(files.pending);
+    const open = openSpool<unknown>(dataDir, regionId, spool.kind, spool.to);
     try {
-      const rejected = FileSpool.open<unknown>(files.rejected);
-      try {
-        const lines = rejected.peek(rejected.size);
-        const requeued = lines
-          .map(asRejected)
-          .filter((r) => filter.code === undefined || r.refusal.code === filter.code);
-        const kept = lines.filter(
-          (line) => filter.code !== undefined && asRejected(line).refusal.code !== filter.code,
-        );
-        for (const { item } of requeued) pending.append(item);
-        for (const line of kept) rejected.append(line);
-        rejected.drop(lines.length);
-        moved.push({ region: regionId, kind: spool.kind, to: spool.to, requeued: requeued.length });
-      } finally {
-        rejected.close();
+      const lines = open.rejected.peek(open.rejected.size);
+      const requeued: unknown[] = [];
+      const kept: RejectedItem<unknown>[] = [];
+      for (const line of lines) {
+        const rejected = asRejected(line);
+        if (filter.code === undefined || rejected.refusal.code === filter.code) requeued.push(rejected.item);
+        else kept.push(line);
       }
+      for (const item of requeued) open.pending.append(item);
+      for (const line of kept) open.rejected.append(line);
+      open.rejected.drop(lines.length);
+      moved.push({ region: regionId, kind: spool.kind, to: spool.to, requeued: requeued.length });
     } finally {
-      pending.close();
+      open.close();
     }
   }
   return moved;

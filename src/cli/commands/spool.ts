@@ -17,9 +17,8 @@ function requireKind(kind: string | undefined): SpoolKind | undefined {
   throw new DomicileError('DOMICILE_ERR_USAGE', `--kind is one of ${KINDS.join(', ')}`);
 }
 
-/** The region of `--region`, which must be one the configuration declares. */
-async function configuredRegion(configFile: string, region: string | undefined): Promise<string | undefined> {
-  if (region === undefined) return undefined;
+/** `--region`, which must be a region the configuration declares. */
+async function configuredRegion(configFile: string, region: string): Promise<string> {
   const config = await loadConfigFile(configFile);
   if (!config.regions.has(region as RegionId)) {
     throw new DomicileError('DOMICILE_ERR_USAGE', `--region: no region \`${region}\` in ${configFile}`);
@@ -46,7 +45,9 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { region?: string }, command: Command) => {
         const options = globalOptions(command);
-        const spools = listSpools(options.data, await configuredRegion(options.config, opts.region));
+        const region =
+          opts.region === undefined ? undefined : await configuredRegion(options.config, opts.region);
+        const spools = listSpools(options.data, region);
         output(options, spools, () =>
           spools.length === 0
             ? 'no spools: every region node delivered everything it had'
@@ -73,7 +74,7 @@ export function register(program: Command): void {
         async (opts: { region: string; kind?: string; to?: string; code?: string }, command: Command) => {
           const options = globalOptions(command);
           const kind = requireKind(opts.kind);
-          const region = (await configuredRegion(options.config, opts.region)) ?? opts.region;
+          const region = await configuredRegion(options.config, opts.region);
           const moved = requeueRejected(options.data, region, {
             ...(kind === undefined ? {} : { kind }),
             ...(opts.to === undefined ? {} : { to: opts.to }),
