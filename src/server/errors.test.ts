@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   clientErrorHandler,
   installErrorHandlers,
+  JSON_ERRORS,
   PLAIN_TEXT_ERRORS,
-  plainTextClientErrorHandler,
   refuseExpectations,
 } from './errors.js';
 
@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 /** An app on loopback that gives up on a request whose headers take over 200 ms. */
-async function serve(handler: typeof clientErrorHandler): Promise<number> {
+async function serve(handler: ReturnType<typeof clientErrorHandler>): Promise<number> {
   const app = Fastify({
     clientErrorHandler: handler,
     requestTimeout: 1000,
@@ -61,7 +61,7 @@ function split(answer: string): { head: string; body: string } {
 describe('clientErrorHandler', () => {
   describe('when a request does not arrive in time', () => {
     it('answers a coded 408 and closes', async () => {
-      const port = await serve(clientErrorHandler);
+      const port = await serve(clientErrorHandler(JSON_ERRORS));
       const { head, body } = split(await exchange(port, 'GET / HTTP/1.1\r\nhost: x\r\n'));
       expect(head).toMatch(/^HTTP\/1\.1 408 /);
       expect(head).toContain('\r\ncontent-type: application/json; charset=utf-8');
@@ -73,7 +73,7 @@ describe('clientErrorHandler', () => {
     });
 
     it('answers in one line of plain text for an app that speaks it', async () => {
-      const port = await serve(plainTextClientErrorHandler);
+      const port = await serve(clientErrorHandler(PLAIN_TEXT_ERRORS));
       const { head, body } = split(await exchange(port, 'GET / HTTP/1.1\r\nhost: x\r\n'));
       expect(head).toMatch(/^HTTP\/1\.1 408 /);
       expect(head).toContain('\r\ncontent-type: text/plain; charset=utf-8');
@@ -83,7 +83,7 @@ describe('clientErrorHandler', () => {
 
   describe('when a response is already under way on the connection', () => {
     it('writes nothing into it, and closes', async () => {
-      const port = await serve(clientErrorHandler);
+      const port = await serve(clientErrorHandler(JSON_ERRORS));
       // a second, malformed request pipelined after the first, once its answer has started
       const answer = await exchange(port, 'GET /started HTTP/1.1\r\nhost: x\r\n\r\n', 'NOT HTTP\r\n\r\n');
       expect(answer).toMatch(/^HTTP\/1\.1 200 /);

@@ -151,7 +151,7 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply)
  */
 export const ERROR_OPTIONS = {
   frameworkErrors: sendError,
-  clientErrorHandler,
+  clientErrorHandler: clientErrorHandler(JSON_ERRORS),
 } as const;
 
 /**
@@ -180,40 +180,35 @@ function toClientError(error: ConnectionError): DomicileError {
 /** The response a socket carries, when Node has one in flight on it (its own check; not public). */
 type HttpSocket = Socket & { readonly _httpMessage?: { readonly headersSent: boolean } | null };
 
-function answerClientError(
-  app: FastifyInstance,
-  error: ConnectionError,
-  socket: Socket,
-  format: ClientErrorFormat,
-): void {
-  // a reset connection is gone already: nothing to answer, nothing to close
-  // See: https://nodejs.org/api/http.html#event-clienterror
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const domicileError = toClientError(error);
-  // the code only: the error also carries the request's bytes (`rawPacket`)
-  app.log.trace({ code: error.code, status: domicileError.statusCode }, 'client error');
-  // as Node does: no answer in the middle of one already started on this connection
-  if (socket.writable && (socket as HttpSocket)._httpMessage?.headersSent !== true) {
-    const { contentType, body } = format(domicileError);
-    const status = domicileError.statusCode;
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-        `content-type: ${contentType}\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\n` +
-        'connection: close\r\n\r\n' +
-        body,
-    );
-  }
-  socket.destroy(error);
-}
-
 /**
- * Fastify's `clientErrorHandler` option: what Node refuses before Fastify sees a request (bytes
- * that are not HTTP/1.1, headers over the limit, a request that times out) answers like every other
- * error, in place of Fastify's own JSON body. Nothing of the request is echoed.
+ * A Fastify `clientErrorHandler`: what Node refuses before Fastify sees a request (bytes that are
+ * not HTTP/1.1, headers over the limit, a request that times out) answers like every other error
+ * of the app, in `format`, in place of Fastify's own JSON body. Nothing of the request is echoed.
  */
-export function clientErrorHandler(this: FastifyInstance, error: ConnectionError, socket: Socket): void {
-  answerClientError(this, error, socket, JSON_ERRORS);
+export function clientErrorHandler(
+  format: ClientErrorFormat,
+): (this: FastifyInstance, error: ConnectionError, socket: Socket) => void {
+  return function answer(error, socket) {
+    // a reset connection is gone already: nothing to answer, nothing to close
+    // See: https://nodejs.org/api/http.html#event-clienterror
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const domicileError = toClientError(error);
+    // the code only: the error also carries the request's bytes (`rawPacket`)
+    this.log.trace({ code: error.code, status: domicileError.statusCode }, 'client error');
+    // as Node does: no answer in the middle of one already started on this connection
+    if (socket.writable && (socket as HttpSocket)._httpMessage?.headersSent !== true) {
+      const { contentType, body } = format(domicileError);
+      const status = domicileError.statusCode;
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+          `content-type: ${contentType}\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\n` +
+          'connection: close\r\n\r\n' +
+          body,
+      );
+    }
+    socket.destroy(error);
+  };
 }
 
 /**
@@ -236,15 +231,6 @@ export function refuseExpectations(app: FastifyInstance, format: ClientErrorForm
     });
     response.end(body);
   });
-}
-
-/** `clientErrorHandler` for an app that answers in one line of plain text (the witness). */
-export function plainTextClientErrorHandler(
-  this: FastifyInstance,
-  error: ConnectionError,
-  socket: Socket,
-): void {
-  answerClientError(this, error, socket, PLAIN_TEXT_ERRORS);
 }
 
 function describeCause(cause: unknown): string | undefined {

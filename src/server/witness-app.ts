@@ -10,7 +10,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Witness } from '../tlog/witness.js';
-import { lacksHost, PLAIN_TEXT_ERRORS, plainTextClientErrorHandler, refuseExpectations } from './errors.js';
+import { clientErrorHandler, lacksHost, PLAIN_TEXT_ERRORS, refuseExpectations } from './errors.js';
 
 /** Builds the witness app (no listen). */
 export function buildWitnessApp(witness: Witness, options: { logger?: boolean } = {}): FastifyInstance {
@@ -30,7 +30,7 @@ export function buildWitnessApp(witness: Witness, options: { logger?: boolean } 
     bodyLimit: 64 * 1024,
     frameworkErrors: refuse,
     // what Node refuses before Fastify sees a request: its own answers are not plain text
-    clientErrorHandler: plainTextClientErrorHandler,
+    clientErrorHandler: clientErrorHandler(PLAIN_TEXT_ERRORS),
     http: { requireHostHeader: false },
   });
   app.setErrorHandler(refuse);
