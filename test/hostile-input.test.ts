@@ -35,17 +35,21 @@ import {
 import {
   EXTRA_HEADERS,
   encodedString,
-  errorCodeOf,
   expectErrorShape,
+  expectSafeAnswer,
   FRAMING,
+  fillPath,
   HOSTILE_CONTENT_TYPES,
-  HOSTILE_SEGMENTS,
+  hostilePathValue,
   knownArb,
   Markers,
   markedJson,
   nonJsonArb,
   type Part,
   parseAnswer,
+  pathPart,
+  queryPart,
+  requestParts,
   SLOT,
   sendBytes,
 } from './support/hostile.js';
@@ -203,66 +207,21 @@ function pathValuePart(param: { name: string; schema: JsonSchema }): Part<string
   if (param.schema.pattern !== undefined) {
     wellFormed.push({ weight: 1, arbitrary: fc.stringMatching(new RegExp(param.schema.pattern)) });
   }
-  return {
-    wellFormed: fc.oneof(...wellFormed),
-    hostile: fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_SEGMENTS) },
-      // over the 128-character id limit, and over the router's 512
-      { weight: 1, arbitrary: fc.integer({ min: 129, max: 900 }).map((n) => 'x'.repeat(n)) },
-      { weight: 2, arbitrary: encodedString('grapheme') },
-      { weight: 1, arbitrary: encodedString('binary-ascii') },
-    ),
-  };
+  return { wellFormed: fc.oneof(...wellFormed), hostile: hostilePathValue };
 }
 
-/** All path parameters; hostile: one of them. */
-function pathPart(params: Operation['pathParams']): Part<string[]> | undefined {
-  if (params.length === 0) return undefined;
-  const each = params.map(pathValuePart);
-  return {
-    wellFormed: fc.tuple(...each.map((p) => p.wellFormed)),
-    hostile: fc
-      .nat(params.length - 1)
-      .chain((bad) => fc.tuple(...each.map((p, i) => (i === bad ? p.hostile : p.wellFormed)))),
-  };
-}
-
-function queryPart(known: readonly string[]): Part<string> {
-  const value = fc.oneof(
+const queryValues = (known: readonly string[]) => ({
+  wellFormed: fc.oneof(
+    fc.constantFrom(...known.flatMap((name) => KNOWN[name] ?? []), '1'),
+    fc.constant(`v-${SLOT.id}`),
+  ),
+  hostile: fc.oneof(
     fc.constantFrom('0', '1', '-1', '1.5', '99999999999999999999', 'US', 'XX', 'pending', 'true', ''),
     encodedString('grapheme'),
     fc.constant('%zz'),
-  );
-  // a parameter the route does not know: echoing it would be a leak
-  const unknownPair = fc.tuple(
-    fc.oneof(encodedString('grapheme'), fc.constantFrom('__proto__', 'constructor', `k${SLOT.secret}`)),
-    fc.oneof(value, fc.constant(SLOT.secret)),
-  );
-  const join = (pairs: (readonly [string, string])[]) => pairs.map(([k, v]) => `${k}=${v}`).join('&');
-  return {
-    wellFormed:
-      known.length === 0
-        ? fc.constant('')
-        : fc
-            .uniqueArray(
-              fc.tuple(
-                fc.constantFrom(...known),
-                fc.oneof(
-                  fc.constantFrom(...known.flatMap((name) => KNOWN[name] ?? []), '1'),
-                  fc.constant(`v-${SLOT.id}`),
-                ),
-              ),
-              { maxLength: 2, selector: ([name]) => name },
-            )
-            .map(join),
-    hostile: fc
-      .array(fc.oneof(fc.tuple(fc.constantFrom(...known, 'none'), value), unknownPair), {
-        minLength: 1,
-        maxLength: 4,
-      })
-      .map(join),
-  };
-}
+  ),
+  unknownNames: ['__proto__', 'constructor', `k${SLOT.secret}`],
+});
 
 /** A value the JSON schema accepts, drawn from the deployment's own names where there are some. */
 function validArb(schema: JsonSchema, name: string): fc.Arbitrary<unknown> {
@@ -439,52 +398,30 @@ interface HostileRequest {
 }
 
 /**
- * Requests of two kinds, half and half:
- * - loose: each part well-formed three times in four, so most requests are hostile in one or two
- *   parts and get past the others to the services;
- * - near misses: the US steward's well-formed request with exactly one part hostile (or its token
- *   swapped for one with no rights), where a check made after a write would leave it half-done.
+ * Requests of two kinds (`requestParts`): loose ones, and near misses, the US steward's
+ * well-formed request with exactly one part hostile (or its token swapped for one with no rights).
  */
 function requestArb(op: Operation): fc.Arbitrary<HostileRequest> {
-  const parts = {
-    path: pathPart(op.pathParams),
-    query: queryPart(op.queryParams),
-    body: op.method === 'GET' ? undefined : bodyPart(op.body),
-  };
-  const absent = fc.constant(undefined);
-  const mixed = <T>(p: Part<T>) =>
-    fc.oneof({ weight: 3, arbitrary: p.wellFormed }, { weight: 1, arbitrary: p.hostile });
-  const loose = fc.record({
-    path: parts.path === undefined ? absent : mixed(parts.path),
-    query: mixed(parts.query),
-    auth: mixed(authPart),
-    body: parts.body === undefined ? absent : mixed(parts.body),
-  });
-  type PartName = keyof typeof parts | 'auth';
-  const breakable: PartName[] = ['auth', 'query', ...(['path', 'body'] as const).filter((k) => parts[k])];
-  const nearMiss = fc.constantFrom(...breakable).chain((broken) => {
-    const pick = <T>(name: PartName, p: Part<T> | undefined) =>
-      p === undefined ? absent : name === broken ? p.hostile : p.wellFormed;
-    return fc.record({
-      path: pick('path', parts.path),
-      query: pick('query', parts.query),
-      auth: broken === 'auth' ? fc.oneof(fc.constant(NO_RIGHTS), authPart.hostile) : fc.constant(STEWARD),
-      body: pick('body', parts.body),
-    });
-  });
+  const parts = requestParts(
+    {
+      path: pathPart(op.pathParams.map(pathValuePart)),
+      query: queryPart(op.queryParams, queryValues(op.queryParams)),
+      auth: authPart,
+      body: op.method === 'GET' ? undefined : bodyPart(op.body),
+    },
+    {
+      auth: { wellFormed: fc.constant(STEWARD), hostile: fc.oneof(fc.constant(NO_RIGHTS), authPart.hostile) },
+    },
+  );
   return fc
-    .tuple(fc.oneof(loose, nearMiss), fc.subarray([...EXTRA_HEADERS], { maxLength: 3 }))
-    .map(([{ path, query, auth, body }, headers]) => {
-      let i = 0;
-      const filled = op.path.replace(/\{[^}]+\}/g, () => path?.[i++] ?? '');
-      return {
-        method: op.method,
-        url: query === '' ? filled : `${filled}?${query}`,
-        auth,
-        headers,
-        body: body ?? {},
-      };
-    });
+    .tuple(parts, fc.subarray([...EXTRA_HEADERS], { maxLength: 3 }))
+    .map(([{ path, query, auth, body }, headers]) => ({
+      method: op.method,
+      url: fillPath(op.path, path, query),
+      auth,
+      headers,
+      body: body ?? {},
+    }));
 }
 
 function base64url(text: string): string {
@@ -570,30 +507,15 @@ async function exchange(request: HostileRequest): Promise<{ status: number; code
   });
   const status = res.statusCode;
   const ok = status >= 200 && status < 300;
-
-  const code = status >= 400 ? errorCodeOf(res.body) : undefined;
-  if (status >= 500) {
-    expect({ status, code }, `${context}: a server error: ${res.body.slice(0, 300)}`).toEqual({
-      status: 503,
-      code: 'DOMICILE_ERR_REGION_UNAVAILABLE',
-    });
-  }
-  if (status >= 400) expectErrorShape(context, status, res.headers['content-type'], res.body);
-
-  // INVARIANT: what is sent where echoing it would be a leak never comes back
-  for (const { marker, kind } of markers.find(`${JSON.stringify(res.headers)}\n${res.body}`)) {
-    const allowed = kind === 'id' || (ok && (kind === 'stored' || ownBody.includes(marker)));
-    expect(
-      allowed,
-      `${context}: answered ${status} echoing a ${kind} marker: ${res.body.slice(0, 300)}`,
-    ).toBe(true);
-  }
-  for (const marker of ownBody) markers.settle(marker, ok ? 'stored' : 'secret');
-
-  // INVARIANT: no input (ids included) reaches the operator log
-  for (const line of logLines.slice(logFrom)) {
-    expect(markers.find(line), `${context}: the operator log holds a marker: ${line}`).toEqual([]);
-  }
+  const code = expectSafeAnswer(markers, {
+    context,
+    status,
+    contentType: res.headers['content-type'],
+    body: res.body,
+    received: `${JSON.stringify(res.headers)}\n${res.body}`,
+    ownBody,
+    log: logLines.slice(logFrom),
+  });
 
   if (request.method !== 'GET') {
     const before = lastState;

@@ -76,16 +76,22 @@ import {
   encodedString,
   errorCodeOf,
   expectErrorShape,
+  expectSafeAnswer,
   FRAMING,
   type FramingCase,
+  fillPath,
   HOSTILE_CONTENT_TYPES,
   HOSTILE_SEGMENTS,
+  hostilePathValue,
   knownArb,
   Markers,
   markedJson,
   nonJsonArb,
   type Part,
   parseAnswer,
+  pathPart,
+  queryPart,
+  requestParts,
   SLOT,
   sendBytes,
 } from './support/hostile.js';
@@ -541,61 +547,21 @@ function regionBodyPart(op: RegionOperation): Part<Body> | undefined {
   };
 }
 
-function pathValuePart(name: string): Part<string> {
-  return {
-    wellFormed: idArb(name),
-    hostile: fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_SEGMENTS) },
-      { weight: 1, arbitrary: fc.integer({ min: 129, max: 900 }).map((n) => 'x'.repeat(n)) },
-      { weight: 2, arbitrary: encodedString('grapheme') },
-      { weight: 1, arbitrary: encodedString('binary-ascii') },
-    ),
-  };
-}
+const pathValuePart = (name: string): Part<string> => ({
+  wellFormed: idArb(name),
+  hostile: hostilePathValue,
+});
 
-function pathPart(params: readonly string[]): Part<string[]> | undefined {
-  if (params.length === 0) return undefined;
-  const each = params.map(pathValuePart);
-  return {
-    wellFormed: fc.tuple(...each.map((p) => p.wellFormed)),
-    hostile: fc
-      .nat(params.length - 1)
-      .chain((bad) => fc.tuple(...each.map((p, i) => (i === bad ? p.hostile : p.wellFormed)))),
-  };
-}
-
-const joinQuery = (pairs: (readonly [string, string])[]) => pairs.map(([k, v]) => `${k}=${v}`).join('&');
-
-function queryPart(names: readonly string[]): Part<string> {
-  const value = fc.oneof(
+const QUERY_VALUES = {
+  wellFormed: fc.constantFrom('0', '1', '2'),
+  hostile: fc.oneof(
     fc.constantFrom('0', '1', '2', '-1', '1.5', '99999999999999999999', ''),
     encodedString('grapheme'),
     fc.constant('%zz'),
     fc.constant(`v-${SLOT.id}`),
-  );
-  // a parameter the route does not know: echoing it would be a leak
-  const unknownPair = fc.tuple(
-    fc.oneof(encodedString('grapheme'), fc.constantFrom('__proto__', `k${SLOT.secret}`)),
-    fc.oneof(value, fc.constant(SLOT.secret)),
-  );
-  return {
-    wellFormed:
-      names.length === 0
-        ? fc.constant('')
-        : fc
-            .uniqueArray(fc.tuple(fc.constantFrom(...names), fc.constantFrom('0', '1', '2')), {
-              maxLength: 2,
-              selector: ([name]) => name,
-            })
-            .map(joinQuery),
-    hostile: fc
-      .array(fc.oneof(fc.tuple(fc.constantFrom(...names, 'none'), value), unknownPair), {
-        minLength: 1,
-        maxLength: 4,
-      })
-      .map(joinQuery),
-  };
-}
+  ),
+  unknownNames: ['__proto__', `k${SLOT.secret}`],
+};
 
 interface PeerRequest {
   readonly peer: PeerName;
@@ -606,55 +572,31 @@ interface PeerRequest {
 }
 
 /**
- * Requests of two kinds, as for the gateway: loose ones (each part well-formed three times in four)
- * and near misses (a well-formed request of an admitted peer with exactly one part hostile, or sent
- * by a peer of the wrong role or from abroad).
+ * Requests of two kinds, as for the gateway (`requestParts`): loose ones and near misses (a
+ * well-formed request of an admitted peer with exactly one part hostile, or sent by a peer of the
+ * wrong role or from abroad).
  */
 function regionRequestArb(op: RegionOperation): fc.Arbitrary<PeerRequest> {
-  const parts = {
-    path: pathPart(op.params),
-    query: queryPart(op.method === 'GET' ? known('query') : []),
-    body: regionBodyPart(op),
-  };
   const rightful = op.admits.filter((p) => p !== 'singapore');
   const peer: Part<PeerName> = {
     wellFormed: fc.constantFrom(...(rightful.length > 0 ? rightful : PEER_NAMES)),
     hostile: fc.constantFrom(...PEER_NAMES.filter((p) => p === 'singapore' || !rightful.includes(p))),
   };
-  const absent = fc.constant(undefined);
-  const mixed = <T>(p: Part<T>) =>
-    fc.oneof({ weight: 3, arbitrary: p.wellFormed }, { weight: 1, arbitrary: p.hostile });
-  const loose = fc.record({
-    path: parts.path === undefined ? absent : mixed(parts.path),
-    query: mixed(parts.query),
-    peer: mixed(peer),
-    body: parts.body === undefined ? absent : mixed(parts.body),
-  });
-  type PartName = keyof typeof parts | 'peer';
-  const breakable: PartName[] = ['peer', 'query', ...(['path', 'body'] as const).filter((k) => parts[k])];
-  const nearMiss = fc.constantFrom(...breakable).chain((broken) => {
-    const pick = <T>(name: PartName, p: Part<T> | undefined) =>
-      p === undefined ? absent : name === broken ? p.hostile : p.wellFormed;
-    return fc.record({
-      path: pick('path', parts.path),
-      query: pick('query', parts.query),
-      peer: pick('peer', peer),
-      body: pick('body', parts.body),
-    });
+  const parts = requestParts({
+    path: pathPart(op.params.map(pathValuePart)),
+    query: queryPart(op.method === 'GET' ? known('query') : [], QUERY_VALUES),
+    peer,
+    body: regionBodyPart(op),
   });
   return fc
-    .tuple(fc.oneof(loose, nearMiss), fc.subarray([...EXTRA_HEADERS], { maxLength: 3 }))
-    .map(([{ path, query, peer: who, body }, headers]) => {
-      let i = 0;
-      const filled = op.path.replace(/\{[^}]+\}/g, () => path?.[i++] ?? '');
-      return {
-        peer: who ?? 'gateway',
-        method: op.method,
-        url: query === '' ? filled : `${filled}?${query}`,
-        headers,
-        body: body ?? {},
-      };
-    });
+    .tuple(parts, fc.subarray([...EXTRA_HEADERS], { maxLength: 3 }))
+    .map(([{ path, query, peer: who, body }, headers]) => ({
+      peer: who ?? 'gateway',
+      method: op.method,
+      url: fillPath(op.path, path, query),
+      headers,
+      body: body ?? {},
+    }));
 }
 
 // ------------------------------------------------------------------------------------ what must hold (region)
@@ -685,29 +627,15 @@ async function exchangeWithRegion(request: PeerRequest): Promise<{ status: numbe
   if (answer === undefined) throw new Error(`${context}: no answer`);
   const { status } = answer;
   const ok = status >= 200 && status < 300;
-  const code = status >= 400 ? errorCodeOf(answer.body) : undefined;
-  if (status >= 500) {
-    expect({ status, code }, `${context}: a server error: ${answer.body.slice(0, 300)}`).toEqual({
-      status: 503,
-      code: 'DOMICILE_ERR_REGION_UNAVAILABLE',
-    });
-  }
-  if (status >= 400) expectErrorShape(context, status, answer.headers['content-type'], answer.body);
-
-  // INVARIANT: what is sent where echoing it would be a leak never comes back
-  for (const { marker, kind } of markers.find(answer.raw)) {
-    const allowed = kind === 'id' || (ok && (kind === 'stored' || ownBody.includes(marker)));
-    expect(
-      allowed,
-      `${context}: answered ${status} echoing a ${kind} marker: ${answer.body.slice(0, 300)}`,
-    ).toBe(true);
-  }
-  for (const marker of ownBody) markers.settle(marker, ok ? 'stored' : 'secret');
-
-  // INVARIANT: no input (ids included) reaches the operator log
-  for (const line of logLines.slice(logFrom)) {
-    expect(markers.find(line), `${context}: the operator log holds a marker: ${line}`).toEqual([]);
-  }
+  const code = expectSafeAnswer(markers, {
+    context,
+    status,
+    contentType: answer.headers['content-type'],
+    body: answer.body,
+    received: answer.raw,
+    ownBody,
+    log: logLines.slice(logFrom),
+  });
   // nor does a refused request's body reach a transparency log (its ids may, in the node's decision)
   const secretInLogs = markers.find(await newLogEntries()).filter((m) => m.kind === 'secret');
   expect(secretInLogs, `${context}: answered ${status}, yet its input is in a transparency log`).toEqual([]);

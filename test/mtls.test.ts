@@ -28,7 +28,7 @@ import {
 import { buildRegionApp, type RegionApp } from '../src/server/region-app.js';
 import type { Principal } from '../src/services/access/principal.js';
 import { HttpsRegionClient } from '../src/services/routing/https-region-client.js';
-import { REGION_API } from '../src/services/routing/region-wire.js';
+import { encodeContext, REGION_API } from '../src/services/routing/region-wire.js';
 import { Router } from '../src/services/routing/router.js';
 import type { RecordRef, RegionClient, RequestContext } from '../src/services/vault/region-node.js';
 import { logEntries, openTestDeployment, type TestDeployment } from './support/deployment.js';
@@ -507,14 +507,7 @@ describe('a region node behind mutual TLS', () => {
     it('accepts the principal a gateway sends', async () => {
       const res = await rawRequest(urls.ashburn ?? '', REGION_API.getRecord, {
         tls: pairs.gateway,
-        body: body({
-          id: 'steward-1',
-          type: 'employee',
-          department: 'us-data-security',
-          roles: [],
-          country: 'US',
-          mfa: false,
-        }),
+        body: body(encodeContext({ requestId: 'req-1', principal: steward }).principal),
       });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ key: 'name', region: ASHBURN });

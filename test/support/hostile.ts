@@ -114,6 +114,104 @@ export interface Part<T> {
   readonly hostile: fc.Arbitrary<T>;
 }
 
+/** A path parameter that is no id: hostile segments, over the id and router limits, odd encodings. */
+export const hostilePathValue: fc.Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_SEGMENTS) },
+  // over the 128-character id limit, and over the router's 512
+  { weight: 1, arbitrary: fc.integer({ min: 129, max: 900 }).map((n) => 'x'.repeat(n)) },
+  { weight: 2, arbitrary: encodedString('grapheme') },
+  { weight: 1, arbitrary: encodedString('binary-ascii') },
+);
+
+/** All of a route's path parameters; hostile: exactly one of them. Undefined for a route with none. */
+export function pathPart(values: readonly Part<string>[]): Part<string[]> | undefined {
+  if (values.length === 0) return undefined;
+  return {
+    wellFormed: fc.tuple(...values.map((p) => p.wellFormed)),
+    hostile: fc
+      .nat(values.length - 1)
+      .chain((bad) => fc.tuple(...values.map((p, i) => (i === bad ? p.hostile : p.wellFormed)))),
+  };
+}
+
+/**
+ * A query string over the parameters `names`: well-formed, up to two of them with `wellFormedValue`s;
+ * hostile, one to four pairs of `hostileValue`s, among them parameters the route does not know
+ * (`unknownNames`, encoded strings), whose echo would be a leak.
+ */
+export function queryPart(
+  names: readonly string[],
+  values: {
+    readonly wellFormed: fc.Arbitrary<string>;
+    readonly hostile: fc.Arbitrary<string>;
+    readonly unknownNames: readonly string[];
+  },
+): Part<string> {
+  const join = (pairs: (readonly [string, string])[]) => pairs.map(([k, v]) => `${k}=${v}`).join('&');
+  const unknownPair = fc.tuple(
+    fc.oneof(encodedString('grapheme'), fc.constantFrom(...values.unknownNames)),
+    fc.oneof(values.hostile, fc.constant(SLOT.secret)),
+  );
+  return {
+    wellFormed:
+      names.length === 0
+        ? fc.constant('')
+        : fc
+            .uniqueArray(fc.tuple(fc.constantFrom(...names), values.wellFormed), {
+              maxLength: 2,
+              selector: ([name]) => name,
+            })
+            .map(join),
+    hostile: fc
+      .array(fc.oneof(fc.tuple(fc.constantFrom(...names, 'none'), values.hostile), unknownPair), {
+        minLength: 1,
+        maxLength: 4,
+      })
+      .map(join),
+  };
+}
+
+/**
+ * A request's parts, of two kinds half and half: loose (each part well-formed three times in four,
+ * so most requests are hostile in one or two parts and get past the others) and near misses (every
+ * part well-formed but exactly one, where a check made after a write would leave it half-done).
+ * `nearMiss` gives the parts near misses are made of, where they differ from the loose ones.
+ */
+export function requestParts<P extends Record<string, Part<unknown> | undefined>>(
+  loose: P,
+  nearMiss: Partial<P> = {},
+): fc.Arbitrary<{ [K in keyof P]: P[K] extends Part<infer T> ? T : undefined }> {
+  const absent = fc.constant(undefined);
+  const names = Object.keys(loose) as (keyof P & string)[];
+  const mixed = (p: Part<unknown> | undefined) =>
+    p === undefined
+      ? absent
+      : fc.oneof({ weight: 3, arbitrary: p.wellFormed }, { weight: 1, arbitrary: p.hostile });
+  const looseArb = fc.record(Object.fromEntries(names.map((k) => [k, mixed(loose[k])])));
+  const near = { ...loose, ...nearMiss };
+  const breakable = names.filter((k) => near[k] !== undefined);
+  const nearArb = fc.constantFrom(...breakable).chain((broken) =>
+    fc.record(
+      Object.fromEntries(
+        names.map((k) => {
+          const p = near[k];
+          return [k, p === undefined ? absent : k === broken ? p.hostile : p.wellFormed];
+        }),
+      ),
+    ),
+  );
+  return fc.oneof(looseArb, nearArb) as fc.Arbitrary<{
+    [K in keyof P]: P[K] extends Part<infer T> ? T : undefined;
+  }>;
+}
+
+/** A route's path with its `{name}` placeholders filled in order, and the query if any. */
+export function fillPath(template: string, values: readonly string[] | undefined, query: string): string {
+  let i = 0;
+  const filled = template.replace(/\{[^}]+\}/g, () => values?.[i++] ?? '');
+  return query === '' ? filled : `${filled}?${query}`;
+}
+
 /** Any JSON value with a marker somewhere in it. */
 export const markedJson = (slot: string): fc.Arbitrary<unknown> =>
   fc
@@ -200,6 +298,54 @@ export function expectErrorShape(context: string, status: number, contentType: u
     );
   }
   expect(status, `${context}: status of ${String(error.code)}`).toBe(STATUS_OF[String(error.code)]);
+}
+
+/** One answer to a hostile request, as the checks of `expectSafeAnswer` see it. */
+export interface CheckedAnswer {
+  /** The request, for failure messages. */
+  readonly context: string;
+  readonly status: number;
+  readonly contentType: unknown;
+  readonly body: string;
+  /** Everything the client received (headers included), searched for markers. */
+  readonly received: string;
+  /** The markers the request's own body carried. */
+  readonly ownBody: readonly string[];
+  /** The operator log lines written while it was served. */
+  readonly log: readonly string[];
+}
+
+/**
+ * What every answer to a hostile request must hold, for the gateway and for a region node alike:
+ * no 5xx but 503 `DOMICILE_ERR_REGION_UNAVAILABLE`; a refusal in the error shape of its status; no
+ * marker echoed where that would be a leak (a request's own body's only when it was accepted); and
+ * no marker at all in the operator log. Settles the body's markers as stored (accepted) or secret.
+ * @returns the error code of a refusal
+ */
+export function expectSafeAnswer(markers: Markers, answer: CheckedAnswer): unknown {
+  const { context, status, body } = answer;
+  const ok = status >= 200 && status < 300;
+  const code = status >= 400 ? errorCodeOf(body) : undefined;
+  if (status >= 500) {
+    expect({ status, code }, `${context}: a server error: ${body.slice(0, 300)}`).toEqual({
+      status: 503,
+      code: 'DOMICILE_ERR_REGION_UNAVAILABLE',
+    });
+  }
+  if (status >= 400) expectErrorShape(context, status, answer.contentType, body);
+  // INVARIANT: what is sent where echoing it would be a leak never comes back
+  for (const { marker, kind } of markers.find(answer.received)) {
+    const allowed = kind === 'id' || (ok && (kind === 'stored' || answer.ownBody.includes(marker)));
+    expect(allowed, `${context}: answered ${status} echoing a ${kind} marker: ${body.slice(0, 300)}`).toBe(
+      true,
+    );
+  }
+  for (const marker of answer.ownBody) markers.settle(marker, ok ? 'stored' : 'secret');
+  // INVARIANT: no input (ids included) reaches the operator log
+  for (const line of answer.log) {
+    expect(markers.find(line), `${context}: the operator log holds a marker: ${line}`).toEqual([]);
+  }
+  return code;
 }
 
 /** The `error.code` of an answer's body, if it has one. */
